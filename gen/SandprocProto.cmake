@@ -1,0 +1,54 @@
+# protoc with nanopb's plugin and ours (protoc-gen-sprpc) into the build tree.
+#
+#   sandproc_generate(OUT_VAR PROTO_ROOT OUT_DIR file.proto...)
+# sets OUT_VAR to the generated .c files; headers land beside them in OUT_DIR.
+
+find_program(PROTOC protoc REQUIRED)
+find_program(PROTOC_GEN_NANOPB protoc-gen-nanopb REQUIRED)
+
+# Both plugins need python3 with google.protobuf (Debian's python3-protobuf,
+# pulled in by the nanopb package); a python3 earlier on PATH may lack it.
+find_program(SANDPROC_PYTHON NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
+if(NOT SANDPROC_PYTHON)
+  find_program(SANDPROC_PYTHON NAMES python3 REQUIRED)
+endif()
+execute_process(COMMAND ${SANDPROC_PYTHON} -c "import google.protobuf"
+  RESULT_VARIABLE _sp_pb_missing OUTPUT_QUIET ERROR_QUIET)
+if(_sp_pb_missing)
+  message(FATAL_ERROR "${SANDPROC_PYTHON} cannot import google.protobuf (apt-get install nanopb)")
+endif()
+
+set(SANDPROC_PLUGIN_SRC ${CMAKE_CURRENT_LIST_DIR}/protoc-gen-sprpc.py)
+set(SANDPROC_PLUGIN ${CMAKE_BINARY_DIR}/protoc-gen-sprpc)
+file(WRITE ${SANDPROC_PLUGIN}
+  "#!/bin/sh\nexec '${SANDPROC_PYTHON}' '${SANDPROC_PLUGIN_SRC}' \"$@\"\n")
+file(CHMOD ${SANDPROC_PLUGIN} PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE
+  GROUP_READ GROUP_EXECUTE WORLD_READ WORLD_EXECUTE)
+
+function(sandproc_generate out_var proto_root out_dir)
+  set(outputs)
+  set(deps)
+  foreach(proto ${ARGN})
+    string(REGEX REPLACE "\\.proto$" "" base ${proto})
+    list(APPEND outputs ${out_dir}/${base}.pb.c ${out_dir}/${base}.rpc.c)
+    list(APPEND deps ${proto_root}/${proto})
+    if(EXISTS ${proto_root}/${base}.options)
+      list(APPEND deps ${proto_root}/${base}.options)
+    endif()
+  endforeach()
+  file(MAKE_DIRECTORY ${out_dir})
+  add_custom_command(
+    OUTPUT ${outputs}
+    COMMAND ${PROTOC}
+      --plugin=protoc-gen-nanopb=${PROTOC_GEN_NANOPB}
+      --plugin=protoc-gen-sprpc=${SANDPROC_PLUGIN}
+      -I${proto_root}
+      --nanopb_out=${out_dir}
+      --sprpc_out=${out_dir}
+      ${ARGN}
+    WORKING_DIRECTORY ${proto_root}
+    DEPENDS ${deps} ${SANDPROC_PLUGIN_SRC}
+    COMMENT "protoc (nanopb + sprpc): ${ARGN}"
+    VERBATIM)
+  set(${out_var} ${outputs} PARENT_SCOPE)
+endfunction()

@@ -1,0 +1,313 @@
+#!/usr/bin/python3
+"""protoc-gen-sprpc: turns every proto `service` into C client stubs and a
+server dispatch table for sandproc's RPC runtime (gen/runtime/sp_rpc.h).
+
+For each proto file it writes `<name>.rpc.h` and `<name>.rpc.c` beside
+nanopb's `<name>.pb.h`:
+  - message and enum descriptions (field names, for JSON and tools);
+  - per service: method ids, a const table of
+    {id, full name, request, response, handler, flags}, and an sp_service;
+  - one typed client stub per method, calling sp_client_call;
+  - one handler prototype per method, with a weak default that answers
+    UNIMPLEMENTED, so the server writes handler functions only.
+
+Kept in three parts, as nanopb's generator is: read the request, build a
+model, emit text. Options (protoc --sprpc_opt=k=v,k=v):
+  stub_prefix     prefix of client stubs      (default "sp_")
+  handler_prefix  prefix of server handlers   (default "rpc_")
+"""
+
+import re
+import sys
+
+from google.protobuf import descriptor_pb2
+from google.protobuf.compiler import plugin_pb2
+
+FD = descriptor_pb2.FieldDescriptorProto
+METHOD_OPTS = descriptor_pb2.MethodOptions
+
+IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
+
+
+class GenError(Exception):
+    """A problem in the input that must stop generation."""
+
+
+# --- model ----------------------------------------------------------------
+
+
+def snake(name):
+    """CamelCase -> snake_case: SendInput -> send_input, GetConfig -> get_config."""
+    s = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
+    s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", s)
+    return s.lower()
+
+
+def c_name(full_name):
+    """.sandproc.v1.Process -> sandproc_v1_Process (nanopb's naming)."""
+    return full_name.lstrip(".").replace(".", "_")
+
+
+class Enum:
+    def __init__(self, full_name, desc):
+        self.full_name = full_name
+        self.c_name = c_name(full_name)
+        prefix = snake(desc.name).upper() + "_"
+        self.values = []
+        for v in desc.value:
+            short = v.name[len(prefix):] if v.name.startswith(prefix) else v.name
+            self.values.append((v.number, v.name, short.lower()))
+
+
+class Field:
+    def __init__(self, desc):
+        self.tag = desc.number
+        self.name = desc.name
+        self.type = desc.type
+        self.type_name = desc.type_name  # ".pkg.Msg" for messages and enums
+
+
+class Message:
+    def __init__(self, full_name, desc):
+        self.full_name = full_name
+        self.c_name = c_name(full_name)
+        self.fields = sorted((Field(f) for f in desc.field), key=lambda f: f.tag)
+        self.is_map_entry = desc.options.map_entry
+
+
+class Method:
+    def __init__(self, service, desc, types):
+        if not IDENT.match(desc.name):
+            raise GenError("method name %r is not a plain identifier" % desc.name)
+        if desc.client_streaming or desc.server_streaming:
+            raise GenError("%s.%s: streaming methods are not supported"
+                           % (service.name, desc.name))
+        self.name = desc.name
+        self.snake = snake(desc.name)
+        self.full_name = "%s/%s" % (service.full_name, desc.name)
+        for t in (desc.input_type, desc.output_type):
+            if t not in types or not isinstance(types[t][0], Message):
+                raise GenError("%s: unknown message type %s" % (self.full_name, t))
+        self.request = types[desc.input_type][0]
+        self.response = types[desc.output_type][0]
+        level = desc.options.idempotency_level
+        self.flags = []
+        if level == METHOD_OPTS.NO_SIDE_EFFECTS:
+            self.flags.append("SP_METHOD_NO_SIDE_EFFECTS")
+        if level in (METHOD_OPTS.NO_SIDE_EFFECTS, METHOD_OPTS.IDEMPOTENT):
+            self.flags.append("SP_METHOD_IDEMPOTENT")
+
+
+class Service:
+    def __init__(self, package, desc, types):
+        if not IDENT.match(desc.name):
+            raise GenError("service name %r is not a plain identifier" % desc.name)
+        self.name = desc.name
+        self.snake = snake(desc.name)
+        self.full_name = "%s.%s" % (package, desc.name) if package else desc.name
+        self.methods = [Method(self, m, types) for m in desc.method]
+        seen = {}
+        for m in self.methods:
+            if m.snake in seen:
+                raise GenError("%s: methods %s and %s both become %s"
+                               % (self.full_name, seen[m.snake], m.name, m.snake))
+            seen[m.snake] = m.name
+
+
+class File:
+    def __init__(self, desc, types):
+        self.name = desc.name
+        self.base = desc.name[:-len(".proto")] if desc.name.endswith(".proto") else desc.name
+        self.deps = [d[:-len(".proto")] for d in desc.dependency
+                     if not d.startswith("google/protobuf/")]
+        self.messages = [t for t, f in types.values() if f == desc.name and isinstance(t, Message)
+                         and not t.is_map_entry]
+        self.enums = [t for t, f in types.values() if f == desc.name and isinstance(t, Enum)]
+        self.services = [Service(desc.package, s, types) for s in desc.service]
+
+
+def collect_types(files):
+    """Every message and enum of every file: {".pkg.Name": (type, file name)}."""
+    types = {}
+
+    def walk(fname, prefix, messages, enums):
+        for e in enums:
+            full = "%s.%s" % (prefix, e.name)
+            types[full] = (Enum(full, e), fname)
+        for m in messages:
+            full = "%s.%s" % (prefix, m.name)
+            types[full] = (Message(full, m), fname)
+            walk(fname, full, m.nested_type, m.enum_type)
+
+    for f in files:
+        prefix = "." + f.package if f.package else ""
+        walk(f.name, prefix, f.message_type, f.enum_type)
+    return types
+
+
+def build_model(request):
+    types = collect_types(request.proto_file)
+    by_name = {f.name: f for f in request.proto_file}
+    return [File(by_name[n], types) for n in request.file_to_generate], types
+
+
+# --- emit -----------------------------------------------------------------
+
+
+BANNER = ("/* Generated by protoc-gen-sprpc from %s. DO NOT EDIT. */\n")
+
+
+def guard(base):
+    return re.sub(r"[^A-Za-z0-9]", "_", base).upper() + "_RPC_H"
+
+
+def stub_sig(opts, svc, m):
+    return ("int %s%s_%s(sp_client *c, const %s *req, %s *rep, int timeout_ms)"
+            % (opts["stub_prefix"], svc.snake, m.snake, m.request.c_name, m.response.c_name))
+
+
+def handler_sig(opts, svc, m):
+    return ("int %s%s_%s(sp_call *call, const %s *req, %s *rep)"
+            % (opts["handler_prefix"], svc.snake, m.snake, m.request.c_name, m.response.c_name))
+
+
+def method_enum(opts, svc, m=None):
+    base = "%s%s" % (opts["stub_prefix"], svc.snake)
+    return (base + "_" + (m.snake if m else "method_count")).upper()
+
+
+def emit_header(f, opts):
+    out = [BANNER % f.name]
+    g = guard(f.base)
+    out.append("#ifndef %s\n#define %s\n\n" % (g, g))
+    out.append('#include "sp_rpc.h"\n#include "%s.pb.h"\n' % f.base)
+    for d in f.deps:
+        out.append('#include "%s.rpc.h"\n' % d)
+    out.append("\n")
+    if f.messages or f.enums:
+        out.append("/* Names of messages and enums, for JSON and tools. */\n")
+        for e in f.enums:
+            out.append("extern const sp_enum_info %s_info;\n" % e.c_name)
+        for msg in f.messages:
+            out.append("extern const sp_msg_info %s_info;\n" % msg.c_name)
+        out.append("\n")
+    for svc in f.services:
+        out.append("/* service %s */\n\n" % svc.full_name)
+        out.append("enum {\n")
+        for i, m in enumerate(svc.methods):
+            out.append("\t%s = %d,\n" % (method_enum(opts, svc, m), i))
+        out.append("\t%s = %d\n};\n\n" % (method_enum(opts, svc), len(svc.methods)))
+        out.append("extern const sp_method %s%s_methods[%s];\n"
+                   % (opts["stub_prefix"], svc.snake, method_enum(opts, svc)))
+        out.append("extern const sp_service %s%s_service;\n\n" % (opts["stub_prefix"], svc.snake))
+        out.append("/* Client stubs: see sp_client_call for timeout_ms and errors. */\n")
+        for m in svc.methods:
+            out.append("%s;\n" % stub_sig(opts, svc, m))
+        out.append("\n/* Server handlers: return an sp_status; one left undefined answers"
+                   " UNIMPLEMENTED. */\n")
+        for m in svc.methods:
+            out.append("%s;\n" % handler_sig(opts, svc, m))
+        out.append("\n")
+    out.append("#endif\n")
+    return "".join(out)
+
+
+def emit_field_info(f, msg, types):
+    out = []
+    arr = "%s_info_fields" % msg.c_name
+    if msg.fields:
+        out.append("static const sp_field_info %s[] = {\n" % arr)
+        for fl in msg.fields:
+            sub, enm = "NULL", "NULL"
+            if fl.type == FD.TYPE_MESSAGE:
+                t = types[fl.type_name][0]
+                if isinstance(t, Message) and not t.is_map_entry:
+                    sub = "&%s_info" % t.c_name
+            elif fl.type == FD.TYPE_ENUM:
+                enm = "&%s_info" % types[fl.type_name][0].c_name
+            out.append('\t{%d, "%s", %s, %s},\n' % (fl.tag, fl.name, sub, enm))
+        out.append("};\n")
+    out.append('const sp_msg_info %s_info = {"%s", %s_fields, sizeof(%s), %d, %s};\n\n'
+               % (msg.c_name, msg.full_name.lstrip("."), msg.c_name, msg.c_name,
+                  len(msg.fields), arr if msg.fields else "NULL"))
+    return "".join(out)
+
+
+def emit_source(f, opts, types):
+    out = [BANNER % f.name]
+    out.append('#include "%s.rpc.h"\n\n' % f.base)
+    for e in f.enums:
+        out.append("static const sp_enum_value %s_info_values[] = {\n" % e.c_name)
+        for num, name, short in e.values:
+            out.append('\t{%d, "%s", "%s"},\n' % (num, name, short))
+        out.append("};\n")
+        out.append('const sp_enum_info %s_info = {"%s", %d, %s_info_values};\n\n'
+                   % (e.c_name, e.full_name.lstrip("."), len(e.values), e.c_name))
+    for msg in f.messages:
+        out.append(emit_field_info(f, msg, types))
+    for svc in f.services:
+        sp, hp = opts["stub_prefix"], opts["handler_prefix"]
+        for m in svc.methods:
+            out.append("__attribute__((weak)) %s\n{\n" % handler_sig(opts, svc, m))
+            out.append("\t(void)call;\n\t(void)req;\n\t(void)rep;\n"
+                       "\treturn (SP_UNIMPLEMENTED);\n}\n\n")
+            out.append("static int\n%s%s_%s_thunk(sp_call *call, const void *req, void *rep)\n{\n"
+                       % (sp, svc.snake, m.snake))
+            out.append("\treturn (%s%s_%s(call, req, rep));\n}\n\n" % (hp, svc.snake, m.snake))
+        out.append("const sp_method %s%s_methods[%s] = {\n"
+                   % (sp, svc.snake, method_enum(opts, svc)))
+        for m in svc.methods:
+            out.append('\t{%s, "%s", &%s_info, &%s_info, %s%s_%s_thunk, %s},\n'
+                       % (method_enum(opts, svc, m), m.full_name, m.request.c_name,
+                          m.response.c_name, sp, svc.snake, m.snake,
+                          " | ".join(m.flags) if m.flags else "0"))
+        out.append("};\n\n")
+        out.append('const sp_service %s%s_service = {"%s", %s%s_methods, %s};\n\n'
+                   % (sp, svc.snake, svc.full_name, sp, svc.snake, method_enum(opts, svc)))
+        for m in svc.methods:
+            out.append("%s\n{\n" % stub_sig(opts, svc, m).replace("int ", "int\n", 1))
+            out.append("\treturn (sp_client_call(c, &%s%s_methods[%s], req, rep, timeout_ms));\n}\n\n"
+                       % (sp, svc.snake, method_enum(opts, svc, m)))
+    return "".join(out).rstrip("\n") + "\n"
+
+
+# --- main -----------------------------------------------------------------
+
+
+def parse_options(param):
+    opts = {"stub_prefix": "sp_", "handler_prefix": "rpc_"}
+    for item in filter(None, param.split(",")):
+        key, _, value = item.partition("=")
+        if key not in opts:
+            raise GenError("unknown option %r (known: %s)" % (key, ", ".join(sorted(opts))))
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", value):
+            raise GenError("option %s=%r is not a C identifier prefix" % (key, value))
+        opts[key] = value
+    return opts
+
+
+def generate(request):
+    response = plugin_pb2.CodeGeneratorResponse()
+    response.supported_features = plugin_pb2.CodeGeneratorResponse.FEATURE_PROTO3_OPTIONAL
+    try:
+        opts = parse_options(request.parameter)
+        files, types = build_model(request)
+        for f in files:
+            h = response.file.add()
+            h.name = f.base + ".rpc.h"
+            h.content = emit_header(f, opts)
+            c = response.file.add()
+            c.name = f.base + ".rpc.c"
+            c.content = emit_source(f, opts, types)
+    except GenError as e:
+        response.error = str(e)
+    return response
+
+
+def main():
+    request = plugin_pb2.CodeGeneratorRequest.FromString(sys.stdin.buffer.read())
+    sys.stdout.buffer.write(generate(request).SerializeToString())
+
+
+if __name__ == "__main__":
+    main()

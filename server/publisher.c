@@ -1,0 +1,95 @@
+#include "publisher.h"
+
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/pub.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sp_pb.h"
+#include "util.h"
+
+/*
+ * Per-subscriber queue depth, in messages. Entries are at most 64 KiB, so
+ * a stalled subscriber costs at most 16 MiB before PUB starts dropping.
+ */
+#define PUBLISHER_SENDBUF 256
+
+struct publisher {
+	nng_socket sock;
+};
+
+int
+publisher_open(publisher **out, const char *url, char *bound, size_t boundlen, char *err, size_t errlen)
+{
+	publisher *p = calloc(1, sizeof(*p));
+	nng_listener l;
+	int rv;
+
+	if (p == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return (NNG_ENOMEM);
+	}
+	if ((rv = nng_pub0_open(&p->sock)) != 0) {
+		snprintf(err, errlen, "nng_pub0_open: %s", nng_strerror(rv));
+		free(p);
+		return (rv);
+	}
+	/* Subscribers send nothing; a small limit keeps junk out. */
+	nng_socket_set_size(p->sock, NNG_OPT_RECVMAXSZ, 4096);
+	nng_socket_set_int(p->sock, NNG_OPT_SENDBUF, PUBLISHER_SENDBUF);
+	if ((rv = nng_listen(p->sock, url, &l, 0)) != 0) {
+		snprintf(err, errlen, "events %s: %s", url, nng_strerror(rv));
+		nng_close(p->sock);
+		free(p);
+		return (rv);
+	}
+	util_bound_url(l, url, bound, boundlen);
+	*out = p;
+	return (0);
+}
+
+void
+publisher_close(publisher *p)
+{
+	if (p != NULL) {
+		nng_close(p->sock);
+		free(p);
+	}
+}
+
+void
+publisher_send(publisher *p, const char *kind, const char *id, const pb_msgdesc_t *fields, const void *msg)
+{
+	char topic[64];
+	size_t tlen, size, len;
+	nng_msg *m;
+
+	if (p == NULL) {
+		return;
+	}
+	if (!util_fmt(topic, sizeof(topic), "%s/%s", kind, id) || !sp_pb_encoded_size(fields, msg, &size)) {
+		return;
+	}
+	tlen = strlen(topic) + 1;
+	if (nng_msg_alloc(&m, tlen + size) != 0) {
+		return;
+	}
+	memcpy(nng_msg_body(m), topic, tlen);
+	if (!sp_pb_encode(fields, msg, (char *)nng_msg_body(m) + tlen, size, &len, NULL) ||
+	    nng_sendmsg(p->sock, m, NNG_FLAG_NONBLOCK) != 0) {
+		nng_msg_free(m);
+	}
+}
+
+void
+publisher_process(publisher *p, const char *kind, const sandproc_v1_Process *rec)
+{
+	sandproc_v1_ProcessEvent ev;
+
+	memset(&ev, 0, sizeof(ev));
+	snprintf(ev.kind, sizeof(ev.kind), "%s", kind);
+	ev.has_process = true;
+	ev.process = *rec;
+	publisher_send(p, "proc", rec->id, sandproc_v1_ProcessEvent_fields, &ev);
+}

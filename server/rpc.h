@@ -1,0 +1,56 @@
+/*
+ * What handlers (rpc_*.c) see of a call, and the REP side that serves them.
+ *
+ * The path of one call: a worker thread receives a request on its own nng
+ * context (rpc_server.c), decodes the envelope, finds the method in the
+ * generated tables, answers a resent non-idempotent request from the
+ * replay cache (dedup.c), decodes the body and calls the handler; the
+ * handler's return code and reply go back on the same context.
+ */
+#ifndef RPC_H
+#define RPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sandproc/v1/processes.pb.h"
+#include "server.h"
+#include "sp_rpc.h"
+
+struct sp_call {
+	server *srv;
+	const sp_method *method;
+	uint64_t request_id;
+	const char *token;
+	sp_arena *arena; /* freed after the reply is sent */
+	char message[512];
+	void (*cleanup)(void *arg); /* run after the reply is encoded */
+	void *cleanup_arg;
+};
+
+/* Sets the call's error message and returns code, for `return (sp_call_error(...))`. */
+int sp_call_error(sp_call *call, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/*
+ * Reads record id (strings in the call's arena) with the live details the
+ * store lags behind on; NOT_FOUND for unknown or malformed ids.
+ */
+int rpc_get_record(sp_call *call, const char *id, sandproc_v1_Process *out);
+
+typedef struct rpc_server rpc_server;
+
+/*
+ * Listens on url and serves services (NULL-terminated) from a pool of
+ * worker threads that grows while every worker is busy. *bound gets the URL
+ * with the real port when url asked for port 0.
+ */
+int rpc_server_start(rpc_server **out, server *srv, const char *url, const sp_service *const *services,
+    char *bound, size_t boundlen, char *err, size_t errlen);
+
+/* Stops taking requests; calls in progress finish (their replies are dropped). */
+void rpc_server_close(rpc_server *rs);
+
+/* Waits for every worker to finish and frees rs. */
+void rpc_server_free(rpc_server *rs);
+
+#endif

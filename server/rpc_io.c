@@ -1,0 +1,168 @@
+/* Output and terminals: Logs, SendInput, Resize, Screen. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "logfile.h"
+#include "rpc.h"
+#include "sandproc/v1/processes.rpc.h"
+#include "screen.h"
+
+#define RPC_LOGS_DEFAULT_BYTES (1024 * 1024)
+#define RPC_LOGS_MAX_BYTES (16 * 1024 * 1024)
+
+int
+rpc_processes_logs(sp_call *call, const sandproc_v1_LogsRequest *req, sandproc_v1_LogsReply *rep)
+{
+	sandproc_v1_Process rec;
+	logfile_query q;
+	int code, rv;
+
+	if (req->stream < sandproc_v1_Stream_STREAM_UNSPECIFIED ||
+	    req->stream > sandproc_v1_Stream_STREAM_COMBINED) {
+		return (sp_call_error(call, SP_INVALID_ARGUMENT, "unknown stream %d", (int)req->stream));
+	}
+	/* The state is read first: if it has ended, every entry is already stored. */
+	if ((code = rpc_get_record(call, req->id, &rec)) != SP_OK) {
+		return (code);
+	}
+	q = (logfile_query){
+		.after_seq = req->after_sequence,
+		.tail = req->tail,
+		.stream = req->stream,
+		.max_bytes = req->max_bytes == 0          ? RPC_LOGS_DEFAULT_BYTES
+		    : req->max_bytes > RPC_LOGS_MAX_BYTES ? RPC_LOGS_MAX_BYTES
+		                                          : (size_t)req->max_bytes,
+		.max_entries = sizeof(rep->entries) / sizeof(rep->entries[0]),
+	};
+	if ((rv = logfile_read(call->srv->log_dir, req->id, &q, rep, call->arena)) != 0) {
+		return (sp_call_error(call, rv == ENOMEM ? SP_RESOURCE_EXHAUSTED : SP_INTERNAL,
+		    "%s: reading logs: %s", req->id, strerror(rv)));
+	}
+	rep->state = rec.state;
+	return (SP_OK);
+}
+
+/* The status for a live-process call that found no live process. */
+static int
+rpc_not_live(sp_call *call, const char *id)
+{
+	sandproc_v1_Process rec;
+	int code = rpc_get_record(call, id, &rec);
+
+	if (code != SP_OK) {
+		return (code);
+	}
+	return (sp_call_error(call, SP_FAILED_PRECONDITION, "%s has ended (%s)", id,
+	    rec.state == sandproc_v1_State_STATE_FAILED ? "it failed to start" : "no longer running"));
+}
+
+int
+rpc_processes_send_input(
+    sp_call *call, const sandproc_v1_SendInputRequest *req, sandproc_v1_SendInputReply *rep)
+{
+	sandproc_v1_Config cfg;
+	char err[512];
+	int code;
+
+	config_holder_get(&call->srv->cfg, &cfg);
+	if (req->data.len > cfg.max_input_bytes_per_request) {
+		return (sp_call_error(call, SP_RESOURCE_EXHAUSTED,
+		    "input is %zu bytes; max_input_bytes_per_request is %llu", req->data.len,
+		    (unsigned long long)cfg.max_input_bytes_per_request));
+	}
+	code = supervisor_send_input(call->srv->sup, req->id, req->data.data, req->data.len, req->eof,
+	    &rep->bytes_written, err, sizeof(err));
+	if (code == SP_NOT_FOUND) {
+		return (rpc_not_live(call, req->id));
+	}
+	if (code != SP_OK) {
+		return (sp_call_error(call, code, "%s", err));
+	}
+	return (SP_OK);
+}
+
+int
+rpc_processes_resize(sp_call *call, const sandproc_v1_ResizeRequest *req, sandproc_v1_ResizeReply *rep)
+{
+	char err[512];
+	int code;
+
+	(void)rep;
+	if (req->cols < 1 || req->rows < 1 || req->cols > 1000 || req->rows > 1000) {
+		return (sp_call_error(call, SP_INVALID_ARGUMENT, "cols and rows must be 1..1000"));
+	}
+	code = supervisor_resize(
+	    call->srv->sup, req->id, (uint16_t)req->cols, (uint16_t)req->rows, err, sizeof(err));
+	if (code == SP_NOT_FOUND) {
+		return (rpc_not_live(call, req->id));
+	}
+	if (code != SP_OK) {
+		return (sp_call_error(call, code, "%s", err));
+	}
+	return (SP_OK);
+}
+
+/* The screen of an ended TTY process, rebuilt from its stored output. */
+static int
+rpc_screen_replay(sp_call *call, const sandproc_v1_Process *rec, sandproc_v1_ScreenReply *rep)
+{
+	sandproc_v1_LogsReply *page = calloc(1, sizeof(*page)); /* too big for a stack */
+	logfile_query q = { .stream = sandproc_v1_Stream_STREAM_PTY,
+		.max_bytes = RPC_LOGS_MAX_BYTES,
+		.max_entries = sizeof(page->entries) / sizeof(page->entries[0]) };
+	screen *scr;
+	int rv = 0;
+
+	if (page == NULL || screen_new(&scr, (uint16_t)rec->cols, (uint16_t)rec->rows, NULL, NULL) != 0) {
+		free(page);
+		return (sp_call_error(call, SP_RESOURCE_EXHAUSTED, "out of memory"));
+	}
+	do {
+		sp_arena *a = sp_arena_new();
+		if (a == NULL || (rv = logfile_read(call->srv->log_dir, rec->id, &q, page, a)) != 0) {
+			sp_arena_free(a);
+			rv = rv ? rv : ENOMEM;
+			break;
+		}
+		for (pb_size_t i = 0; i < page->entries_count; i++) {
+			screen_feed(scr, page->entries[i].data.data, page->entries[i].data.len,
+			    page->entries[i].sequence);
+		}
+		q.after_seq = page->next_sequence;
+		sp_arena_free(a);
+	} while (page->has_more);
+	free(page);
+	if (rv == 0) {
+		rv = screen_snapshot(scr, rep, call->arena);
+	}
+	screen_free(scr);
+	if (rv != 0) {
+		return (
+		    sp_call_error(call, SP_INTERNAL, "%s: rebuilding the screen: %s", rec->id, strerror(rv)));
+	}
+	return (SP_OK);
+}
+
+int
+rpc_processes_screen(sp_call *call, const sandproc_v1_ScreenRequest *req, sandproc_v1_ScreenReply *rep)
+{
+	sandproc_v1_Process rec;
+	char err[512];
+	int code = supervisor_screen(call->srv->sup, req->id, rep, call->arena, err, sizeof(err));
+
+	if (code == SP_OK) {
+		return (SP_OK);
+	}
+	if (code != SP_NOT_FOUND) {
+		return (sp_call_error(call, code, "%s", err));
+	}
+	if ((code = rpc_get_record(call, req->id, &rec)) != SP_OK) {
+		return (code);
+	}
+	if (!rec.tty) {
+		return (sp_call_error(call, SP_FAILED_PRECONDITION, "%s is not a TTY process", req->id));
+	}
+	return (rpc_screen_replay(call, &rec, rep));
+}

@@ -1,0 +1,33 @@
+/* Run: a one-shot command, carried out on this handler's thread (run.c). */
+#include <stdlib.h>
+
+#include "rpc.h"
+#include "run.h"
+#include "sandproc/v1/processes.rpc.h"
+
+static void
+rpc_run_cleanup(void *arg)
+{
+	run_result_free(arg);
+	free(arg);
+}
+
+int
+rpc_processes_run(sp_call *call, const sandproc_v1_RunRequest *req, sandproc_v1_RunReply *rep)
+{
+	run_result *res = calloc(1, sizeof(*res));
+	char err[600];
+	int code;
+
+	if (res == NULL) {
+		return (sp_call_error(call, SP_RESOURCE_EXHAUSTED, "out of memory"));
+	}
+	code = run_command(call->srv->sup, &call->srv->cfg, req, rep, res, err, sizeof(err));
+	/* The output buffers must outlive this function: the reply is encoded after. */
+	call->cleanup = rpc_run_cleanup;
+	call->cleanup_arg = res;
+	if (code != SP_OK) {
+		return (sp_call_error(call, code, "%s", err));
+	}
+	return (SP_OK);
+}

@@ -1,0 +1,21 @@
+/* sandproc.v1.System: Health. */
+#include <stdio.h>
+#include <unistd.h>
+
+#include "rpc.h"
+#include "sandproc/v1/system.rpc.h"
+#include "util.h"
+
+int
+rpc_system_health(sp_call *call, const sandproc_v1_HealthRequest *req, sandproc_v1_HealthReply *rep)
+{
+	server *srv = call->srv;
+
+	(void)req;
+	snprintf(rep->version, sizeof(rep->version), "%s", SANDPROC_VERSION);
+	rep->uptime_ms = (uint64_t)(util_mono_ms() - srv->started_mono_ms);
+	rep->pid = (int32_t)getpid();
+	rep->running = supervisor_running(srv->sup);
+	rep->started_at_ms = srv->started_at_ms;
+	return (SP_OK);
+}

@@ -1,0 +1,32 @@
+/*
+ * A terminal screen for a TTY process: a libtsm screen + vte fed with every
+ * byte of its PTY output, so Screen can answer with what a terminal would
+ * show. Terminal replies from the vte (cursor position reports and the
+ * like) go to the reply callback, which writes them back to the PTY.
+ * Thread-safe.
+ */
+#ifndef SCREEN_H
+#define SCREEN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sandproc/v1/processes.pb.h"
+#include "sp_pb.h"
+
+typedef struct screen screen;
+
+typedef void (*screen_reply_fn)(void *arg, const char *data, size_t len);
+
+int screen_new(screen **out, uint16_t cols, uint16_t rows, screen_reply_fn reply, void *arg);
+void screen_free(screen *s);
+
+/* Feeds output through the vte; seq is the log entry it came from. */
+void screen_feed(screen *s, const void *data, size_t len, uint64_t seq);
+
+int screen_resize(screen *s, uint16_t cols, uint16_t rows);
+
+/* The rows as text (trailing blanks trimmed), cursor and size; strings in arena. */
+int screen_snapshot(screen *s, sandproc_v1_ScreenReply *out, sp_arena *arena);
+
+#endif

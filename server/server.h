@@ -1,0 +1,26 @@
+/*
+ * The parts of one running sandprocd, as the handlers reach them.
+ */
+#ifndef SERVER_H
+#define SERVER_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "publisher.h"
+#include "store.h"
+#include "supervisor.h"
+
+typedef struct server {
+	char data_dir[4096];
+	char log_dir[4096];
+	store *store;
+	publisher *pub;
+	supervisor *sup;
+	config_holder cfg;
+	pthread_mutex_t set_config_mu; /* one SetConfig at a time */
+	int64_t started_at_ms;
+	int64_t started_mono_ms;
+} server;
+
+#endif

@@ -1,0 +1,614 @@
+#include "store.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * Each migration moves the schema one version up, inside one transaction.
+ * Never edit a migration that has shipped; add the next one.
+ */
+static const char *const store_migrations[] = {
+	/* 1: process records and config */
+	"CREATE TABLE processes ("
+	" seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" id TEXT NOT NULL UNIQUE,"
+	" sandbox_id TEXT NOT NULL,"
+	" argv BLOB NOT NULL,"
+	" cwd TEXT NOT NULL,"
+	" env BLOB NOT NULL,"
+	" labels BLOB NOT NULL,"
+	" name TEXT NOT NULL,"
+	" tty INTEGER NOT NULL,"
+	" cols INTEGER NOT NULL,"
+	" rows INTEGER NOT NULL,"
+	" timeout_s INTEGER NOT NULL,"
+	" pid INTEGER NOT NULL,"
+	" pid_start INTEGER NOT NULL,"
+	" boot_id TEXT NOT NULL,"
+	" state INTEGER NOT NULL,"
+	" exit_code INTEGER NOT NULL,"
+	" signal INTEGER NOT NULL,"
+	" started_at_ms INTEGER NOT NULL,"
+	" exited_at_ms INTEGER NOT NULL,"
+	" error TEXT NOT NULL,"
+	" stdin_open INTEGER NOT NULL);"
+	"CREATE INDEX processes_state ON processes(state, seq);"
+	"CREATE INDEX processes_sandbox ON processes(sandbox_id, seq);"
+	"CREATE TABLE config (key TEXT PRIMARY KEY, value INTEGER NOT NULL);",
+};
+
+#define STORE_SCHEMA_VERSION (int)(sizeof(store_migrations) / sizeof(store_migrations[0]))
+
+enum {
+	ST_INSERT,
+	ST_UPDATE,
+	ST_GET,
+	ST_DELETE,
+	ST_RUNNING,
+	ST_CONFIG_GET,
+	ST_CONFIG_PUT,
+	ST_COUNT_ALL,
+	ST_NSTMT
+};
+
+static const char *const store_sql[ST_NSTMT] = {
+	[ST_INSERT] = "INSERT INTO processes (id, sandbox_id, argv, cwd, env, labels, name, tty,"
+	              " cols, rows, timeout_s, pid, pid_start, boot_id, state, exit_code, signal,"
+	              " started_at_ms, exited_at_ms, error, stdin_open)"
+	              " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21)",
+	[ST_UPDATE] = "UPDATE processes SET pid=?2, pid_start=?3, boot_id=?4, state=?5, exit_code=?6,"
+	              " signal=?7, started_at_ms=?8, exited_at_ms=?9, error=?10, stdin_open=?11,"
+	              " cols=?12, rows=?13 WHERE id=?1",
+	[ST_GET] = "SELECT seq, id, sandbox_id, argv, cwd, env, labels, name, tty, cols, rows,"
+	           " timeout_s, pid, state, exit_code, signal, started_at_ms, exited_at_ms, error,"
+	           " stdin_open, pid_start, boot_id FROM processes WHERE id=?1",
+	[ST_DELETE] = "DELETE FROM processes WHERE id=?1",
+	[ST_RUNNING] = "SELECT seq, id, sandbox_id, argv, cwd, env, labels, name, tty, cols, rows,"
+	               " timeout_s, pid, state, exit_code, signal, started_at_ms, exited_at_ms, error,"
+	               " stdin_open, pid_start, boot_id FROM processes WHERE state=1 ORDER BY seq",
+	[ST_CONFIG_GET] = "SELECT key, value FROM config",
+	[ST_CONFIG_PUT] = "INSERT INTO config (key, value) VALUES (?1, ?2)"
+	                  " ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+	[ST_COUNT_ALL] = "SELECT count(*) FROM processes",
+};
+
+#define STORE_COLUMNS                                                                         \
+	"seq, id, sandbox_id, argv, cwd, env, labels, name, tty, cols, rows, timeout_s, pid," \
+	" state, exit_code, signal, started_at_ms, exited_at_ms, error, stdin_open, pid_start, boot_id"
+
+struct store {
+	sqlite3 *db;
+	pthread_mutex_t mu;
+	sqlite3_stmt *stmt[ST_NSTMT];
+};
+
+static _Thread_local char store_last_error[256];
+
+const char *
+store_errmsg(void)
+{
+	return (store_last_error);
+}
+
+static int
+store_fail(store *s, int rc)
+{
+	snprintf(store_last_error, sizeof(store_last_error), "%s", sqlite3_errmsg(s->db));
+	rc &= 0xff;
+	if (rc == SQLITE_FULL) {
+		return (ENOSPC);
+	}
+	return (EIO);
+}
+
+static int
+store_exec(store *s, const char *sql)
+{
+	int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+	return (rc == SQLITE_OK ? 0 : store_fail(s, rc));
+}
+
+static int
+store_migrate(store *s, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	int version = 0, rv;
+
+	if ((rv = store_exec(s, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")) !=
+	    0) {
+		snprintf(err, errlen, "schema_version: %s", store_last_error);
+		return (rv);
+	}
+	if (sqlite3_prepare_v2(s->db, "SELECT max(version) FROM schema_version", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		snprintf(err, errlen, "schema_version: %s", sqlite3_errmsg(s->db));
+		return (EIO);
+	}
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		version = sqlite3_column_int(st, 0);
+	}
+	sqlite3_finalize(st);
+	if (version > STORE_SCHEMA_VERSION) {
+		snprintf(err, errlen, "database schema version %d is newer than this server's (%d)", version,
+		    STORE_SCHEMA_VERSION);
+		return (EIO);
+	}
+	for (int v = version; v < STORE_SCHEMA_VERSION; v++) {
+		char bump[96];
+		snprintf(bump, sizeof(bump), "INSERT INTO schema_version (version) VALUES (%d)", v + 1);
+		if ((rv = store_exec(s, "BEGIN IMMEDIATE")) != 0 ||
+		    (rv = store_exec(s, store_migrations[v])) != 0 || (rv = store_exec(s, bump)) != 0 ||
+		    (rv = store_exec(s, "COMMIT")) != 0) {
+			snprintf(err, errlen, "migration to version %d: %s", v + 1, store_last_error);
+			sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+			return (rv);
+		}
+	}
+	return (0);
+}
+
+int
+store_open(store **out, const char *path, char *err, size_t errlen)
+{
+	store *s = calloc(1, sizeof(*s));
+	int rc, rv;
+
+	if (s == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return (ENOMEM);
+	}
+	pthread_mutex_init(&s->mu, NULL);
+	rc = sqlite3_open_v2(
+	    path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+		store_close(s);
+		return (EIO);
+	}
+	sqlite3_busy_timeout(s->db, 5000);
+	if ((rv = store_exec(s, "PRAGMA journal_mode=WAL")) != 0 ||
+	    (rv = store_exec(s, "PRAGMA synchronous=NORMAL")) != 0 ||
+	    (rv = store_exec(s, "PRAGMA foreign_keys=ON")) != 0) {
+		snprintf(err, errlen, "%s: %s", path, store_last_error);
+		store_close(s);
+		return (rv);
+	}
+	if ((rv = store_migrate(s, err, errlen)) != 0) {
+		store_close(s);
+		return (rv);
+	}
+	for (int i = 0; i < ST_NSTMT; i++) {
+		if (sqlite3_prepare_v3(
+		        s->db, store_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[i], NULL) != SQLITE_OK) {
+			snprintf(err, errlen, "prepare: %s", sqlite3_errmsg(s->db));
+			store_close(s);
+			return (EIO);
+		}
+	}
+	*out = s;
+	return (0);
+}
+
+void
+store_close(store *s)
+{
+	if (s == NULL) {
+		return;
+	}
+	for (int i = 0; i < ST_NSTMT; i++) {
+		sqlite3_finalize(s->stmt[i]);
+	}
+	sqlite3_close(s->db);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+}
+
+/* argv/env/labels are stored as their strings joined by NUL bytes. */
+static int
+store_bind_strv(store *s, sqlite3_stmt *st, int col, const sp_strv_t *sv)
+{
+	size_t len = 0, off = 0;
+	char *buf;
+	int rc;
+
+	for (size_t i = 0; i < sv->n; i++) {
+		len += strlen(sv->v[i]) + 1;
+	}
+	if (len == 0) {
+		return (sqlite3_bind_zeroblob(st, col, 0) == SQLITE_OK ? 0 : store_fail(s, SQLITE_ERROR));
+	}
+	if ((buf = malloc(len)) == NULL) {
+		return (ENOMEM);
+	}
+	for (size_t i = 0; i < sv->n; i++) {
+		size_t n = strlen(sv->v[i]) + 1;
+		memcpy(buf + off, sv->v[i], n);
+		off += n;
+	}
+	rc = sqlite3_bind_blob(st, col, buf, (int)len, free);
+	return (rc == SQLITE_OK ? 0 : store_fail(s, rc));
+}
+
+static int
+store_column_strv(sqlite3_stmt *st, int col, sp_strv_t *sv, sp_arena *a)
+{
+	const char *blob = sqlite3_column_blob(st, col);
+	size_t len = (size_t)sqlite3_column_bytes(st, col), n = 0;
+	char *copy;
+
+	memset(sv, 0, sizeof(*sv));
+	if (len == 0) {
+		return (0);
+	}
+	for (size_t i = 0; i < len; i++) {
+		n += blob[i] == '\0';
+	}
+	if ((copy = sp_arena_alloc(a, len + 1)) == NULL ||
+	    (sv->v = sp_arena_alloc(a, (n + 1) * sizeof(char *))) == NULL) {
+		return (ENOMEM);
+	}
+	memcpy(copy, blob, len);
+	copy[len] = '\0';
+	for (size_t off = 0; off < len && sv->n < n; off += strlen(copy + off) + 1) {
+		sv->v[sv->n++] = copy + off;
+	}
+	sv->v[sv->n] = NULL;
+	return (0);
+}
+
+static const char *
+store_column_text(sqlite3_stmt *st, int col, sp_arena *a)
+{
+	const char *t = (const char *)sqlite3_column_text(st, col);
+	return (sp_arena_strdup(a, t != NULL ? t : ""));
+}
+
+static void
+store_copy_text(char *dst, size_t size, sqlite3_stmt *st, int col)
+{
+	const char *t = (const char *)sqlite3_column_text(st, col);
+	snprintf(dst, size, "%s", t != NULL ? t : "");
+}
+
+/* Reads one row of STORE_COLUMNS into p. */
+static int
+store_row(sqlite3_stmt *st, sandproc_v1_Process *p, int64_t *seq, store_origin *o, sp_arena *a)
+{
+	memset(p, 0, sizeof(*p));
+	if (seq != NULL) {
+		*seq = sqlite3_column_int64(st, 0);
+	}
+	store_copy_text(p->id, sizeof(p->id), st, 1);
+	store_copy_text(p->sandbox_id, sizeof(p->sandbox_id), st, 2);
+	if (store_column_strv(st, 3, &p->argv, a) != 0 || (p->cwd = store_column_text(st, 4, a)) == NULL ||
+	    store_column_strv(st, 5, &p->env, a) != 0 || store_column_strv(st, 6, &p->labels, a) != 0) {
+		return (ENOMEM);
+	}
+	store_copy_text(p->name, sizeof(p->name), st, 7);
+	p->tty = sqlite3_column_int(st, 8) != 0;
+	p->cols = (uint32_t)sqlite3_column_int64(st, 9);
+	p->rows = (uint32_t)sqlite3_column_int64(st, 10);
+	p->timeout_s = (uint32_t)sqlite3_column_int64(st, 11);
+	p->pid = sqlite3_column_int(st, 12);
+	p->state = (sandproc_v1_State)sqlite3_column_int(st, 13);
+	p->exit_code = sqlite3_column_int(st, 14);
+	p->signal = sqlite3_column_int(st, 15);
+	p->started_at_ms = sqlite3_column_int64(st, 16);
+	p->exited_at_ms = sqlite3_column_int64(st, 17);
+	store_copy_text(p->error, sizeof(p->error), st, 18);
+	p->stdin_open = sqlite3_column_int(st, 19) != 0;
+	if (o != NULL) {
+		o->pid_start = (uint64_t)sqlite3_column_int64(st, 20);
+		store_copy_text(o->boot_id, sizeof(o->boot_id), st, 21);
+	}
+	return (0);
+}
+
+/* Runs a write statement to completion and resets it. Caller holds s->mu. */
+static int
+store_step_write(store *s, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+	int rv = rc == SQLITE_DONE ? 0 : store_fail(s, rc);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return (rv);
+}
+
+int
+store_insert_process(store *s, const sandproc_v1_Process *p, const store_origin *o)
+{
+	sqlite3_stmt *st = s->stmt[ST_INSERT];
+	int rv;
+
+	pthread_mutex_lock(&s->mu);
+	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, p->sandbox_id, -1, SQLITE_TRANSIENT);
+	if ((rv = store_bind_strv(s, st, 3, &p->argv)) != 0 ||
+	    (rv = store_bind_strv(s, st, 5, &p->env)) != 0 ||
+	    (rv = store_bind_strv(s, st, 6, &p->labels)) != 0) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		pthread_mutex_unlock(&s->mu);
+		return (rv);
+	}
+	sqlite3_bind_text(st, 4, p->cwd != NULL ? p->cwd : "", -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 7, p->name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 8, p->tty);
+	sqlite3_bind_int64(st, 9, p->cols);
+	sqlite3_bind_int64(st, 10, p->rows);
+	sqlite3_bind_int64(st, 11, p->timeout_s);
+	sqlite3_bind_int(st, 12, p->pid);
+	sqlite3_bind_int64(st, 13, o != NULL ? (int64_t)o->pid_start : 0);
+	sqlite3_bind_text(st, 14, o != NULL ? o->boot_id : "", -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 15, p->state);
+	sqlite3_bind_int(st, 16, p->exit_code);
+	sqlite3_bind_int(st, 17, p->signal);
+	sqlite3_bind_int64(st, 18, p->started_at_ms);
+	sqlite3_bind_int64(st, 19, p->exited_at_ms);
+	sqlite3_bind_text(st, 20, p->error, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 21, p->stdin_open);
+	rv = store_step_write(s, st);
+	pthread_mutex_unlock(&s->mu);
+	return (rv);
+}
+
+int
+store_update_process(store *s, const sandproc_v1_Process *p, const store_origin *o)
+{
+	sqlite3_stmt *st = s->stmt[ST_UPDATE];
+	int rv;
+
+	pthread_mutex_lock(&s->mu);
+	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 2, p->pid);
+	sqlite3_bind_int64(st, 3, o != NULL ? (int64_t)o->pid_start : 0);
+	sqlite3_bind_text(st, 4, o != NULL ? o->boot_id : "", -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 5, p->state);
+	sqlite3_bind_int(st, 6, p->exit_code);
+	sqlite3_bind_int(st, 7, p->signal);
+	sqlite3_bind_int64(st, 8, p->started_at_ms);
+	sqlite3_bind_int64(st, 9, p->exited_at_ms);
+	sqlite3_bind_text(st, 10, p->error, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 11, p->stdin_open);
+	sqlite3_bind_int64(st, 12, p->cols);
+	sqlite3_bind_int64(st, 13, p->rows);
+	rv = store_step_write(s, st);
+	if (rv == 0 && sqlite3_changes(s->db) == 0) {
+		rv = ENOENT;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return (rv);
+}
+
+int
+store_get_process(store *s, const char *id, sandproc_v1_Process *out, sp_arena *arena)
+{
+	sqlite3_stmt *st = s->stmt[ST_GET];
+	int rc, rv;
+
+	pthread_mutex_lock(&s->mu);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		rv = store_row(st, out, NULL, NULL, arena);
+	} else if (rc == SQLITE_DONE) {
+		rv = ENOENT;
+	} else {
+		rv = store_fail(s, rc);
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	pthread_mutex_unlock(&s->mu);
+	return (rv);
+}
+
+int
+store_list_processes(
+    store *s, const store_query *q, sandproc_v1_ListReply *out, int64_t *next_seq, sp_arena *arena)
+{
+	const size_t cap = sizeof(out->processes) / sizeof(out->processes[0]);
+	uint32_t limit = q->limit == 0 ? 50 : q->limit > cap ? (uint32_t)cap : q->limit;
+	char sql[512];
+	sqlite3_stmt *st;
+	int rc, rv = 0, arg = 1;
+	int64_t last_seq = 0;
+
+	/* Filters vary, so this statement is built per call; it is small. */
+	snprintf(sql, sizeof(sql),
+	    "SELECT " STORE_COLUMNS " FROM processes WHERE 1=1%s%s%s ORDER BY seq DESC LIMIT ?",
+	    q->state != 0 ? " AND state=?" : "",
+	    q->sandbox_id != NULL && q->sandbox_id[0] != '\0' ? " AND sandbox_id=?" : "",
+	    q->before_seq > 0 ? " AND seq<?" : "");
+	pthread_mutex_lock(&s->mu);
+	if ((rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL)) != SQLITE_OK) {
+		rv = store_fail(s, rc);
+		pthread_mutex_unlock(&s->mu);
+		return (rv);
+	}
+	if (q->state != 0) {
+		sqlite3_bind_int(st, arg++, q->state);
+	}
+	if (q->sandbox_id != NULL && q->sandbox_id[0] != '\0') {
+		sqlite3_bind_text(st, arg++, q->sandbox_id, -1, SQLITE_TRANSIENT);
+	}
+	if (q->before_seq > 0) {
+		sqlite3_bind_int64(st, arg++, q->before_seq);
+	}
+	/* One row more than the page tells whether another page follows. */
+	sqlite3_bind_int(st, arg, (int)limit + 1);
+	out->processes_count = 0;
+	*next_seq = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (out->processes_count == limit) {
+			*next_seq = last_seq;
+			break;
+		}
+		if ((rv = store_row(st, &out->processes[out->processes_count], &last_seq, NULL, arena)) !=
+		    0) {
+			break;
+		}
+		out->processes_count++;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		rv = store_fail(s, rc);
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->mu);
+	return (rv);
+}
+
+int
+store_delete_process(store *s, const char *id)
+{
+	sqlite3_stmt *st = s->stmt[ST_DELETE];
+	int rv;
+
+	pthread_mutex_lock(&s->mu);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	rv = store_step_write(s, st);
+	if (rv == 0 && sqlite3_changes(s->db) == 0) {
+		rv = ENOENT;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return (rv);
+}
+
+int
+store_for_each_running(
+    store *s, void (*fn)(void *arg, const sandproc_v1_Process *p, const store_origin *o), void *arg)
+{
+	sqlite3_stmt *st = s->stmt[ST_RUNNING];
+	sp_arena *a = sp_arena_new();
+	int rc, rv = 0;
+
+	if (a == NULL) {
+		return (ENOMEM);
+	}
+	/*
+	 * Rows are collected first and handed out after the lock is dropped,
+	 * since fn usually writes to the store.
+	 */
+	size_t n = 0, cap = 0;
+	struct row {
+		sandproc_v1_Process p;
+		store_origin o;
+	} *rows = NULL;
+
+	pthread_mutex_lock(&s->mu);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			struct row *nr = realloc(rows, ncap * sizeof(*rows));
+			if (nr == NULL) {
+				rv = ENOMEM;
+				break;
+			}
+			rows = nr;
+			cap = ncap;
+		}
+		if ((rv = store_row(st, &rows[n].p, NULL, &rows[n].o, a)) != 0) {
+			break;
+		}
+		n++;
+	}
+	if (rv == 0 && rc != SQLITE_DONE) {
+		rv = store_fail(s, rc);
+	}
+	sqlite3_reset(st);
+	pthread_mutex_unlock(&s->mu);
+	for (size_t i = 0; rv == 0 && i < n; i++) {
+		fn(arg, &rows[i].p, &rows[i].o);
+	}
+	free(rows);
+	sp_arena_free(a);
+	return (rv);
+}
+
+int
+store_count_processes(store *s, int64_t *count)
+{
+	sqlite3_stmt *st = s->stmt[ST_COUNT_ALL];
+	int rc, rv = 0;
+
+	pthread_mutex_lock(&s->mu);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*count = sqlite3_column_int64(st, 0);
+	} else {
+		rv = store_fail(s, rc);
+	}
+	sqlite3_reset(st);
+	pthread_mutex_unlock(&s->mu);
+	return (rv);
+}
+
+/* The config table holds one row per field, by the proto's field name. */
+#define STORE_CONFIG_FIELDS(X)       \
+	X(max_concurrent_processes)  \
+	X(default_run_timeout_ms)    \
+	X(max_run_timeout_ms)        \
+	X(max_output_bytes)          \
+	X(max_log_bytes_per_process) \
+	X(max_input_bytes_per_request)
+
+int
+store_load_config(store *s, sandproc_v1_Config *c)
+{
+	sqlite3_stmt *st = s->stmt[ST_CONFIG_GET];
+	int rc, rv = 0;
+
+	pthread_mutex_lock(&s->mu);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *key = (const char *)sqlite3_column_text(st, 0);
+		int64_t v = sqlite3_column_int64(st, 1);
+		if (key == NULL || v < 0) {
+			continue;
+		}
+#define STORE_CONFIG_LOAD(f)                \
+	if (strcmp(key, #f) == 0) {         \
+		c->f = (__typeof__(c->f))v; \
+	}
+		STORE_CONFIG_FIELDS(STORE_CONFIG_LOAD)
+#undef STORE_CONFIG_LOAD
+	}
+	if (rc != SQLITE_DONE) {
+		rv = store_fail(s, rc);
+	}
+	sqlite3_reset(st);
+	pthread_mutex_unlock(&s->mu);
+	return (rv);
+}
+
+int
+store_save_config(store *s, const sandproc_v1_Config *c)
+{
+	sqlite3_stmt *st = s->stmt[ST_CONFIG_PUT];
+	int rv;
+
+	pthread_mutex_lock(&s->mu);
+	if ((rv = store_exec(s, "BEGIN IMMEDIATE")) != 0) {
+		pthread_mutex_unlock(&s->mu);
+		return (rv);
+	}
+#define STORE_CONFIG_SAVE(f)                                     \
+	if (rv == 0) {                                           \
+		sqlite3_bind_text(st, 1, #f, -1, SQLITE_STATIC); \
+		sqlite3_bind_int64(st, 2, (int64_t)c->f);        \
+		rv = store_step_write(s, st);                    \
+	}
+	STORE_CONFIG_FIELDS(STORE_CONFIG_SAVE)
+#undef STORE_CONFIG_SAVE
+	if (rv == 0) {
+		rv = store_exec(s, "COMMIT");
+	}
+	if (rv != 0) {
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return (rv);
+}

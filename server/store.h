@@ -1,0 +1,60 @@
+/*
+ * The SQLite store: process records and config, in one database file in the
+ * data directory (WAL, synchronous=NORMAL: a commit survives a crash of the
+ * server, not necessarily a power loss). Thread-safe: one connection behind
+ * a mutex. Calls return 0, ENOENT (no such record), ENOSPC (disk or
+ * database full) or EIO (anything else; see store_errmsg).
+ */
+#ifndef STORE_H
+#define STORE_H
+
+#include <stdint.h>
+
+#include "sandproc/v1/processes.pb.h"
+#include "sp_pb.h"
+
+typedef struct store store;
+
+/* Where a running record's pid came from, to tell it apart from a reused pid. */
+typedef struct store_origin {
+	uint64_t pid_start; /* /proc/PID/stat starttime, clock ticks since boot */
+	char boot_id[40];   /* /proc/sys/kernel/random/boot_id */
+} store_origin;
+
+typedef struct store_query {
+	sandproc_v1_State state; /* 0 = any */
+	const char *sandbox_id;  /* NULL or "" = any */
+	uint32_t limit;
+	int64_t before_seq; /* 0 = from the newest */
+} store_query;
+
+/* Opens (creating and migrating) the database at path. */
+int store_open(store **out, const char *path, char *err, size_t errlen);
+void store_close(store *s);
+
+/* The last error's text, for logs (per thread). */
+const char *store_errmsg(void);
+
+int store_insert_process(store *s, const sandproc_v1_Process *p, const store_origin *o);
+/* Writes the changing fields: pid, state, exit_code, signal, times, error, stdin_open. */
+int store_update_process(store *s, const sandproc_v1_Process *p, const store_origin *o);
+/* Reads one record; strings go into arena. */
+int store_get_process(store *s, const char *id, sandproc_v1_Process *out, sp_arena *arena);
+/*
+ * Newest first. Fills out->processes (up to q->limit, at most 100); *next_seq
+ * gets the cursor for the next page, or 0 when this is the last.
+ */
+int store_list_processes(
+    store *s, const store_query *q, sandproc_v1_ListReply *out, int64_t *next_seq, sp_arena *arena);
+int store_delete_process(store *s, const char *id);
+/* Calls fn for every record in state running (startup reconciliation). */
+int store_for_each_running(
+    store *s, void (*fn)(void *arg, const sandproc_v1_Process *p, const store_origin *o), void *arg);
+/* Counts records (tests and benchmarks). */
+int store_count_processes(store *s, int64_t *count);
+
+/* Reads stored settings over c (fields never stored keep their value). */
+int store_load_config(store *s, sandproc_v1_Config *c);
+int store_save_config(store *s, const sandproc_v1_Config *c);
+
+#endif

@@ -1,0 +1,137 @@
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+
+int64_t
+util_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+int64_t
+util_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+void
+util_new_proc_id(char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char r[12];
+	size_t got = 0;
+
+	while (got < sizeof(r)) {
+		ssize_t n = getrandom(r + got, sizeof(r) - got, 0);
+		if (n > 0) {
+			got += (size_t)n;
+		}
+	}
+	memcpy(out, "proc_", 5);
+	for (size_t i = 0; i < sizeof(r); i++) {
+		out[5 + 2 * i] = hex[r[i] >> 4];
+		out[6 + 2 * i] = hex[r[i] & 15];
+	}
+	out[29] = '\0';
+}
+
+bool
+util_valid_proc_id(const char *s)
+{
+	if (strncmp(s, "proc_", 5) != 0 || strlen(s) != 29) {
+		return (false);
+	}
+	for (const char *p = s + 5; *p != '\0'; p++) {
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'))) {
+			return (false);
+		}
+	}
+	return (true);
+}
+
+int
+util_mkdirs(const char *path)
+{
+	char buf[4096];
+	size_t len = strlen(path);
+
+	if (len == 0 || len >= sizeof(buf)) {
+		return (ENAMETOOLONG);
+	}
+	memcpy(buf, path, len + 1);
+	for (char *p = buf + 1; *p != '\0'; p++) {
+		if (*p == '/') {
+			*p = '\0';
+			if (mkdir(buf, 0700) != 0 && errno != EEXIST) {
+				return (errno);
+			}
+			*p = '/';
+		}
+	}
+	if (mkdir(buf, 0700) != 0 && errno != EEXIST) {
+		return (errno);
+	}
+	return (0);
+}
+
+int
+util_set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		return (errno);
+	}
+	return (0);
+}
+
+bool
+util_fmt(char *buf, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, size, fmt, ap);
+	va_end(ap);
+	return (n >= 0 && (size_t)n < size);
+}
+
+void
+util_log(const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	/* One write per line so threads do not interleave mid-line. */
+	dprintf(2, "sandprocd: %s\n", line);
+}
+
+void
+util_bound_url(nng_listener l, const char *url, char *bound, size_t len)
+{
+	const char *colon = strrchr(url, ':');
+	int port = 0;
+
+	snprintf(bound, len, "%s", url);
+	if (strncmp(url, "tcp", 3) == 0 && colon != NULL && strcmp(colon, ":0") == 0 &&
+	    nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port) == 0) {
+		snprintf(bound, len, "%.*s:%d", (int)(colon - url), url, port);
+	}
+}

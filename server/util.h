@@ -1,0 +1,39 @@
+/*
+ * Small helpers used across the server: clocks, ids, files.
+ */
+#ifndef UTIL_H
+#define UTIL_H
+
+#include <nng/nng.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Wall-clock milliseconds since the epoch (for records). */
+int64_t util_now_ms(void);
+
+/* Monotonic milliseconds (for deadlines and durations). */
+int64_t util_mono_ms(void);
+
+/* Writes a new "proc_" + 24 lowercase hex id into out (at least 30 bytes). */
+void util_new_proc_id(char *out);
+
+/* True when s is "proc_" followed by exactly 24 lowercase hex digits. */
+bool util_valid_proc_id(const char *s);
+
+/* mkdir -p with mode 0700 for new directories; 0 or an errno. */
+int util_mkdirs(const char *path);
+
+/* Sets O_NONBLOCK on fd; 0 or an errno. */
+int util_set_nonblock(int fd);
+
+/* snprintf that reports truncation: true when the whole text fit. */
+bool util_fmt(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* One line to stderr, prefixed "sandprocd: ". */
+void util_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* url, with the real port filled in when a tcp:// URL asked for port 0. */
+void util_bound_url(nng_listener l, const char *url, char *bound, size_t len);
+
+#endif

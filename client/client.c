@@ -1,0 +1,112 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sandproc.h"
+
+/* Slack for the network and the server's own bookkeeping on top of a server-side wait. */
+#define SP_CALL_SLACK_MS 10000
+
+const char *
+sp_resolve_url(const char *url)
+{
+	const char *env = getenv("SANDPROC_URL");
+
+	if (url != NULL && *url != '\0') {
+		return (url);
+	}
+	return (env != NULL && *env != '\0' ? env : SP_DEFAULT_URL);
+}
+
+const char *
+sp_resolve_events_url(const char *url)
+{
+	const char *env = getenv("SANDPROC_EVENTS_URL");
+
+	if (url != NULL && *url != '\0') {
+		return (url);
+	}
+	return (env != NULL && *env != '\0' ? env : SP_DEFAULT_EVENTS_URL);
+}
+
+int
+sp_connect(sp_client **out, const char *url, const char *token, char *err, size_t errlen)
+{
+	sp_client *c = sp_client_new();
+	int code;
+
+	*out = NULL;
+	if (c == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return (SP_RESOURCE_EXHAUSTED);
+	}
+	if (token == NULL) {
+		token = getenv("SANDPROC_TOKEN");
+	}
+	if (token != NULL && *token != '\0') {
+		sp_client_set_token(c, token);
+	}
+	if ((code = sp_client_connect(c, sp_resolve_url(url))) != SP_OK) {
+		snprintf(err, errlen, "%s", sp_client_error(c));
+		sp_client_free(c);
+		return (code);
+	}
+	*out = c;
+	return (SP_OK);
+}
+
+int
+sp_wait_healthy(sp_client *c, int timeout_ms)
+{
+	struct timespec start, now, pause = { 0, 50 * 1000000 };
+	sandproc_v1_HealthRequest req;
+	sandproc_v1_HealthReply rep;
+	int code;
+
+	memset(&req, 0, sizeof(req));
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		if ((code = sp_system_health(c, &req, &rep, 1000)) == SP_OK) {
+			return (SP_OK);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long spent = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+		if (spent >= timeout_ms) {
+			return (code);
+		}
+		nanosleep(&pause, NULL);
+	}
+}
+
+int
+sp_call_timeout(uint32_t server_ms)
+{
+	return (server_ms == 0 ? -1 : (int)server_ms + SP_CALL_SLACK_MS);
+}
+
+static int
+sp_exec(sp_client *c, const char *const *argv, uint32_t timeout_ms, sandproc_v1_RunReply *rep)
+{
+	sandproc_v1_RunRequest req;
+
+	memset(&req, 0, sizeof(req));
+	req.argv = sp_strv_of(argv);
+	req.timeout_ms = timeout_ms;
+	/* The server caps a 0 timeout at its configured default (at most its maximum). */
+	return (sp_processes_run(c, &req, rep, timeout_ms ? sp_call_timeout(timeout_ms) : -1));
+}
+
+int
+sp_exec_bash(sp_client *c, const char *command, uint32_t timeout_ms, sandproc_v1_RunReply *rep)
+{
+	const char *argv[] = { "bash", "-c", command, NULL };
+	return (sp_exec(c, argv, timeout_ms, rep));
+}
+
+int
+sp_exec_python(sp_client *c, const char *code, uint32_t timeout_ms, sandproc_v1_RunReply *rep)
+{
+	const char *argv[] = { "python3", "-c", code, NULL };
+	return (sp_exec(c, argv, timeout_ms, rep));
+}

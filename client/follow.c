@@ -1,0 +1,253 @@
+/*
+ * Following a process's output. PUB/SUB drops messages for a subscriber
+ * that falls behind, so the feed only says "something new happened";
+ * correctness comes from the log: subscribe first, read history, merge the
+ * feed by sequence and fill every gap with Logs(after_sequence). Quiet
+ * periods are covered by a Logs poll, so a missed end event cannot hang.
+ */
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/sub.h>
+#include <nng/supplemental/util/platform.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sandproc.h"
+
+#define FOLLOW_RECVBUF 1024
+#define FOLLOW_RECV_MAX (4u * 1024 * 1024)
+
+typedef struct follow {
+	sp_client *c;
+	const char *id;
+	sandproc_v1_Stream stream;
+	sp_follow_fn fn;
+	void *arg;
+	uint64_t last; /* highest sequence seen, of any stream */
+	sandproc_v1_LogsReply *page;
+	bool stopped;
+} follow;
+
+static bool
+follow_wanted(const follow *f, sandproc_v1_Stream s)
+{
+	return (f->stream == sandproc_v1_Stream_STREAM_UNSPECIFIED ||
+	    f->stream == sandproc_v1_Stream_STREAM_COMBINED || f->stream == s);
+}
+
+/* Delivers e unless it was seen already. */
+static void
+follow_deliver(follow *f, const sandproc_v1_LogEntry *e)
+{
+	if (e->sequence <= f->last || f->stopped) {
+		return;
+	}
+	f->last = e->sequence;
+	if (follow_wanted(f, e->stream) && f->fn(f->arg, e) != 0) {
+		f->stopped = true;
+	}
+}
+
+/*
+ * Reads the log after f->last until it is exhausted. *state gets the
+ * process state read before those entries: once it is not running, the
+ * log was complete.
+ */
+static int
+follow_drain(follow *f, uint32_t tail, sandproc_v1_State *state)
+{
+	sandproc_v1_LogsRequest req;
+	int code;
+
+	do {
+		memset(&req, 0, sizeof(req));
+		snprintf(req.id, sizeof(req.id), "%s", f->id);
+		req.after_sequence = f->last;
+		req.tail = tail;
+		req.stream = f->stream;
+		if ((code = sp_processes_logs(f->c, &req, f->page, 0)) != SP_OK) {
+			return (code);
+		}
+		for (pb_size_t i = 0; i < f->page->entries_count && !f->stopped; i++) {
+			follow_deliver(f, &f->page->entries[i]);
+		}
+		if (f->stopped) {
+			return (SP_CANCELLED);
+		}
+		/* Entries of other streams were looked at too: skip past them. */
+		if (f->page->next_sequence > f->last) {
+			f->last = f->page->next_sequence;
+		}
+		*state = f->page->state;
+		tail = 0;
+	} while (f->page->has_more);
+	return (SP_OK);
+}
+
+/* Opens the SUB side; false means the feed is unreachable (polling only). */
+static bool
+follow_subscribe(nng_socket *sock, const char *url, const char *id, bool tty)
+{
+	char topic[64];
+
+	if (nng_sub0_open(sock) != 0) {
+		return (false);
+	}
+	nng_socket_set_int(*sock, NNG_OPT_RECVBUF, FOLLOW_RECVBUF);
+	nng_socket_set_size(*sock, NNG_OPT_RECVMAXSZ, FOLLOW_RECV_MAX);
+	/* The NUL after the id is part of the topic, so no other id matches. */
+	snprintf(topic, sizeof(topic), "%s/%s", tty ? "term" : "log", id);
+	nng_socket_set(*sock, NNG_OPT_SUB_SUBSCRIBE, topic, strlen(topic) + 1);
+	snprintf(topic, sizeof(topic), "proc/%s", id);
+	nng_socket_set(*sock, NNG_OPT_SUB_SUBSCRIBE, topic, strlen(topic) + 1);
+	if (nng_dial(*sock, url, NULL, 0) != 0) {
+		nng_close(*sock);
+		return (false);
+	}
+	return (true);
+}
+
+/*
+ * Handles one feed message: an entry (merged, with gaps filled) or an end
+ * event. *ended is set once the process is over and its log drained.
+ */
+static int
+follow_on_message(follow *f, nng_msg *m, sp_arena *a, bool *ended)
+{
+	const char *body = nng_msg_body(m);
+	size_t len = nng_msg_len(m);
+	const char *nul = memchr(body, '\0', len);
+	const uint8_t *pb;
+	size_t pblen;
+	sandproc_v1_State state;
+	int code = SP_OK;
+
+	if (nul == NULL) {
+		return (SP_OK);
+	}
+	pb = (const uint8_t *)nul + 1;
+	pblen = len - (size_t)(pb - (const uint8_t *)body);
+	sp_arena_reset(a);
+	if (strncmp(body, "proc/", 5) == 0) {
+		sandproc_v1_ProcessEvent ev;
+		if (sp_pb_decode(sandproc_v1_ProcessEvent_fields, &ev, sizeof(ev), pb, pblen, a, NULL) &&
+		    ev.process.state != sandproc_v1_State_STATE_RUNNING) {
+			if ((code = follow_drain(f, 0, &state)) == SP_OK) {
+				*ended = state != sandproc_v1_State_STATE_RUNNING;
+			}
+		}
+		return (code);
+	}
+	sandproc_v1_LogEntry e;
+	if (strncmp(body, "term/", 5) == 0) {
+		sandproc_v1_TermFrame t;
+		if (!sp_pb_decode(sandproc_v1_TermFrame_fields, &t, sizeof(t), pb, pblen, a, NULL)) {
+			return (SP_OK);
+		}
+		memset(&e, 0, sizeof(e));
+		e.sequence = t.sequence;
+		e.stream = sandproc_v1_Stream_STREAM_PTY;
+		e.timestamp_ms = t.timestamp_ms;
+		e.data = t.data;
+	} else if (!sp_pb_decode(sandproc_v1_LogEntry_fields, &e, sizeof(e), pb, pblen, a, NULL)) {
+		return (SP_OK);
+	}
+	if (e.sequence > f->last + 1) {
+		/* Something was dropped (or came before we subscribed): the log has it. */
+		if ((code = follow_drain(f, 0, &state)) != SP_OK) {
+			return (code);
+		}
+		if (state != sandproc_v1_State_STATE_RUNNING) {
+			*ended = true;
+			return (SP_OK);
+		}
+	}
+	follow_deliver(f, &e);
+	return (f->stopped ? SP_CANCELLED : SP_OK);
+}
+
+int
+sp_follow(sp_client *c, const char *id, const sp_follow_opts *opts, sp_follow_fn fn, void *arg,
+    sandproc_v1_Process *final)
+{
+	sp_follow_opts none;
+	sandproc_v1_GetRequest get;
+	sandproc_v1_Process rec;
+	sandproc_v1_State state = sandproc_v1_State_STATE_RUNNING;
+	nng_socket sock;
+	bool feed, ended = false;
+	sp_arena *a = sp_arena_new();
+	follow f;
+	int code;
+
+	if (opts == NULL) {
+		memset(&none, 0, sizeof(none));
+		opts = &none;
+	}
+	memset(&f, 0, sizeof(f));
+	f.c = c;
+	f.id = id;
+	f.stream = opts->stream;
+	f.fn = fn;
+	f.arg = arg;
+	f.last = opts->after_sequence;
+	if (a == NULL || (f.page = malloc(sizeof(*f.page))) == NULL) {
+		sp_arena_free(a);
+		return (SP_RESOURCE_EXHAUSTED);
+	}
+	memset(&get, 0, sizeof(get));
+	snprintf(get.id, sizeof(get.id), "%s", id);
+	if ((code = sp_processes_get(c, &get, &rec, 0)) != SP_OK) {
+		goto out;
+	}
+	/* Subscribe before reading history, so nothing falls between the two. */
+	feed = follow_subscribe(&sock, sp_resolve_events_url(opts->events_url), id, rec.tty);
+	if (feed) {
+		nng_socket_set_ms(sock, NNG_OPT_RECVTIMEO, opts->poll_ms > 0 ? opts->poll_ms : 500);
+	}
+	if (opts->live_only) {
+		sandproc_v1_LogsRequest req;
+		memset(&req, 0, sizeof(req));
+		snprintf(req.id, sizeof(req.id), "%s", id);
+		req.tail = 1;
+		if ((code = sp_processes_logs(c, &req, f.page, 0)) != SP_OK) {
+			goto close;
+		}
+		f.last = f.page->last_sequence;
+		state = f.page->state;
+	} else if ((code = follow_drain(&f, opts->after_sequence ? 0 : opts->tail, &state)) != SP_OK) {
+		goto close;
+	}
+	ended = state != sandproc_v1_State_STATE_RUNNING;
+	while (!ended) {
+		nng_msg *m = NULL;
+		int rv = feed ? nng_recvmsg(sock, &m, 0) : NNG_ETIMEDOUT;
+		if (rv == 0) {
+			code = follow_on_message(&f, m, a, &ended);
+			nng_msg_free(m);
+		} else if (rv == NNG_ETIMEDOUT) {
+			if (!feed) {
+				nng_msleep(opts->poll_ms > 0 ? opts->poll_ms : 500);
+			}
+			if ((code = follow_drain(&f, 0, &state)) == SP_OK) {
+				ended = state != sandproc_v1_State_STATE_RUNNING;
+			}
+		} else {
+			code = SP_UNAVAILABLE;
+		}
+		if (code != SP_OK) {
+			goto close;
+		}
+	}
+	if (final != NULL) {
+		code = sp_processes_get(c, &get, final, 0);
+	}
+close:
+	if (feed) {
+		nng_close(sock);
+	}
+out:
+	free(f.page);
+	sp_arena_free(a);
+	return (code);
+}

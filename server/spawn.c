@@ -598,3 +598,12 @@ spawn_signal_session_groups(pid_t sid, int sig)
 	spawn_session_q q = { sid, sig };
 	spawn_for_each_proc(spawn_session_visit, &q);
 }
+
+bool
+spawn_pid_running(pid_t pid)
+{
+	char state;
+	pid_t pgrp, sid;
+
+	return (spawn_read_stat(pid, &state, &pgrp, &sid) && state != 'Z' && state != 'X');
+}

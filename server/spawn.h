@@ -60,6 +60,9 @@ const char *spawn_signal_name(int sig);
 /* The start time of pid (clock ticks since boot), or 0 when it is gone. */
 uint64_t spawn_pid_start_time(pid_t pid);
 
+/* True while pid exists and is not a zombie (one nobody reaped is as good as gone). */
+bool spawn_pid_running(pid_t pid);
+
 /* This boot's id (/proc/sys/kernel/random/boot_id) into out (>= 40 bytes). */
 void spawn_boot_id(char *out, size_t len);
 

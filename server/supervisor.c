@@ -1230,7 +1230,7 @@ sup_reconcile_one(void *arg, const sandproc_v1_Process *rec, const store_origin 
 {
 	supervisor *s = arg;
 	bool same = rec->pid > 0 && o->pid_start != 0 && strcmp(o->boot_id, s->boot_id) == 0 &&
-	    spawn_pid_start_time(rec->pid) == o->pid_start;
+	    spawn_pid_start_time(rec->pid) == o->pid_start && spawn_pid_running(rec->pid);
 	int pidfd = same ? pidfd_open(rec->pid, 0) : -1;
 	uint64_t last_seq = 0;
 	proc *p;

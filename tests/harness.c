@@ -1,0 +1,404 @@
+#include "harness.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+int th_failures;
+const char *th_testchild = TESTCHILD_PATH;
+const char *th_cli = SANDPROC_CLI_PATH;
+
+static const char *th_current;
+
+void
+th_fail(const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "FAIL %s (%s:%d): ", th_current ? th_current : "?", file, line);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	th_failures++;
+}
+
+int
+th_main(int argc, char **argv, const th_test *tests, size_t n)
+{
+	int ran = 0, failed = 0;
+
+	signal(SIGPIPE, SIG_IGN);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	for (size_t i = 0; i < n; i++) {
+		bool wanted = argc < 2;
+		for (int k = 1; k < argc; k++) {
+			wanted |= strcmp(argv[k], tests[i].name) == 0;
+		}
+		if (!wanted) {
+			continue;
+		}
+		int before = th_failures;
+		int64_t t0 = th_now_ms();
+		th_current = tests[i].name;
+		tests[i].fn();
+		ran++;
+		if (th_failures != before) {
+			failed++;
+		}
+		printf("%s %s (%lld ms)\n", th_failures == before ? "ok  " : "FAIL", tests[i].name,
+		    (long long)(th_now_ms() - t0));
+	}
+	printf("%d passed, %d failed\n", ran - failed, failed);
+	return (failed == 0 && ran > 0 ? 0 : 1);
+}
+
+int64_t
+th_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+void
+th_sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+	}
+}
+
+/* Reads the server's "sandprocd ready: listen=... events=..." line. */
+static bool
+th_read_ready(th_server *s, int fd)
+{
+	char line[2048];
+	size_t n = 0;
+	int64_t deadline = th_now_ms() + 20000;
+
+	while (n < sizeof(line) - 1 && th_now_ms() < deadline) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		if (poll(&pfd, 1, 200) <= 0) {
+			continue;
+		}
+		ssize_t r = read(fd, line + n, 1);
+		if (r <= 0) {
+			return (false);
+		}
+		if (line[n] == '\n') {
+			line[n] = '\0';
+			char *l = strstr(line, "listen="), *e = strstr(line, "events=");
+			if (l == NULL || e == NULL) {
+				return (false);
+			}
+			sscanf(l + 7, "%511s", s->url);
+			sscanf(e + 7, "%511s", s->events);
+			return (true);
+		}
+		n++;
+	}
+	return (false);
+}
+
+void
+th_server_start(th_server *s, bool tcp)
+{
+	char listen[512], events[512], err[600];
+	int out[2];
+
+	if (s->dir[0] == '\0') {
+		const char *tmp = getenv("TMPDIR");
+		snprintf(s->dir, sizeof(s->dir), "%s/sandproc-test-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+		if (mkdtemp(s->dir) == NULL) {
+			th_fail(__FILE__, __LINE__, "mkdtemp: %s", strerror(errno));
+			exit(1);
+		}
+	}
+	s->tcp = tcp;
+	if (tcp) {
+		snprintf(listen, sizeof(listen), "tcp://127.0.0.1:0");
+		snprintf(events, sizeof(events), "tcp://127.0.0.1:0");
+	} else {
+		snprintf(listen, sizeof(listen), "ipc://%s/req.sock", s->dir);
+		snprintf(events, sizeof(events), "ipc://%s/events.sock", s->dir);
+	}
+	if (pipe2(out, O_CLOEXEC) != 0) {
+		exit(1);
+	}
+	s->pid = fork();
+	if (s->pid == 0) {
+		char data[300];
+		snprintf(data, sizeof(data), "%s/data", s->dir);
+		dup2(out[1], 1);
+		execl(SANDPROCD_PATH, "sandprocd", "--listen", listen, "--events", events, "--data", data,
+		    "--grace", "1000", (char *)NULL);
+		_exit(127);
+	}
+	close(out[1]);
+	if (!th_read_ready(s, out[0])) {
+		th_fail(__FILE__, __LINE__, "sandprocd did not start");
+		kill(s->pid, SIGKILL);
+		waitpid(s->pid, NULL, 0);
+		exit(1);
+	}
+	close(out[0]);
+	if (sp_connect(&s->c, s->url, NULL, err, sizeof(err)) != SP_OK) {
+		th_fail(__FILE__, __LINE__, "connect %s: %s", s->url, err);
+		exit(1);
+	}
+}
+
+static void
+th_server_reap(th_server *s, int sig)
+{
+	int64_t deadline = th_now_ms() + 30000;
+	int st;
+
+	if (s->c != NULL) {
+		sp_client_free(s->c);
+		s->c = NULL;
+	}
+	if (s->pid <= 0) {
+		return;
+	}
+	kill(s->pid, sig);
+	while (waitpid(s->pid, &st, WNOHANG) == 0) {
+		if (th_now_ms() > deadline) {
+			th_fail(__FILE__, __LINE__, "sandprocd did not stop within 30 s");
+			kill(s->pid, SIGKILL);
+			waitpid(s->pid, &st, 0);
+			break;
+		}
+		th_sleep_ms(10);
+	}
+	if (sig == SIGTERM && !(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
+		th_fail(__FILE__, __LINE__, "sandprocd did not exit cleanly (status %d)", st);
+	}
+	s->pid = 0;
+}
+
+void
+th_server_stop(th_server *s)
+{
+	th_server_reap(s, SIGTERM);
+}
+
+void
+th_server_crash(th_server *s)
+{
+	th_server_reap(s, SIGKILL);
+}
+
+static void
+th_rmrf(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+
+	if (d != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			char p[1024];
+			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) {
+				continue;
+			}
+			snprintf(p, sizeof(p), "%s/%s", path, de->d_name);
+			if (de->d_type == DT_DIR) {
+				th_rmrf(p);
+			} else {
+				unlink(p);
+			}
+		}
+		closedir(d);
+	}
+	rmdir(path);
+}
+
+void
+th_server_cleanup(th_server *s)
+{
+	if (s->pid > 0) {
+		th_server_stop(s);
+	}
+	if (s->dir[0] != '\0') {
+		th_rmrf(s->dir);
+		s->dir[0] = '\0';
+	}
+}
+
+sp_client *
+th_client(th_server *s)
+{
+	sp_client *c;
+	char err[600];
+
+	if (sp_connect(&c, s->url, NULL, err, sizeof(err)) != SP_OK) {
+		th_fail(__FILE__, __LINE__, "connect: %s", err);
+		return (NULL);
+	}
+	return (c);
+}
+
+void
+th_start(th_server *s, const char *const *argv, sandproc_v1_Process *out)
+{
+	sandproc_v1_StartRequest req;
+
+	memset(&req, 0, sizeof(req));
+	req.argv = sp_strv_of(argv);
+	CHECK_OK(s->c, sp_processes_start(s->c, &req, out, 0));
+}
+
+void
+th_wait(th_server *s, const char *id, sandproc_v1_Process *out)
+{
+	sandproc_v1_WaitRequest req;
+
+	memset(&req, 0, sizeof(req));
+	snprintf(req.id, sizeof(req.id), "%s", id);
+	req.timeout_ms = 60000;
+	CHECK_OK(s->c, sp_processes_wait(s->c, &req, out, 70000));
+}
+
+int
+th_get(th_server *s, const char *id, sandproc_v1_Process *out)
+{
+	sandproc_v1_GetRequest req;
+
+	memset(&req, 0, sizeof(req));
+	snprintf(req.id, sizeof(req.id), "%s", id);
+	return (sp_processes_get(s->c, &req, out, 0));
+}
+
+uint8_t *
+th_logs(sp_client *c, const char *id, sandproc_v1_Stream stream, size_t *len)
+{
+	sandproc_v1_LogsRequest req;
+	sandproc_v1_LogsReply *rep = malloc(sizeof(*rep));
+	uint8_t *buf = NULL;
+	size_t n = 0;
+	uint64_t last = 0;
+
+	memset(&req, 0, sizeof(req));
+	snprintf(req.id, sizeof(req.id), "%s", id);
+	req.stream = stream;
+	do {
+		int code = sp_processes_logs(c, &req, rep, 0);
+		if (code != SP_OK) {
+			th_fail(__FILE__, __LINE__, "Logs: %s: %s", sp_status_name(code), sp_client_error(c));
+			break;
+		}
+		for (pb_size_t i = 0; i < rep->entries_count; i++) {
+			const sandproc_v1_LogEntry *e = &rep->entries[i];
+			if (e->sequence <= last) {
+				th_fail(__FILE__, __LINE__, "Logs: sequence %llu after %llu",
+				    (unsigned long long)e->sequence, (unsigned long long)last);
+			}
+			last = e->sequence;
+			buf = realloc(buf, n + e->data.len + 1);
+			memcpy(buf + n, e->data.data, e->data.len);
+			n += e->data.len;
+		}
+		req.after_sequence = rep->next_sequence;
+	} while (rep->has_more);
+	free(rep);
+	if (buf == NULL) {
+		buf = calloc(1, 1);
+	}
+	buf[n] = '\0';
+	*len = n;
+	return (buf);
+}
+
+/* Field 3 (state), 4 (ppid), 5 (pgrp), 6 (session) of /proc/PID/stat. */
+static bool
+th_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp, pid_t *sid)
+{
+	char path[64], buf[512];
+	int fd, pp, pg, se;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY)) < 0) {
+		return (false);
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0) {
+		return (false);
+	}
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')');
+	if (p == NULL || sscanf(p + 1, " %c %d %d %d", state, &pp, &pg, &se) != 4) {
+		return (false);
+	}
+	*ppid = pp;
+	*pgrp = pg;
+	*sid = se;
+	return (true);
+}
+
+static int
+th_count_procs(bool (*match)(void *, pid_t, char, pid_t, pid_t, pid_t), void *arg)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	int n = 0;
+
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		char *end, st;
+		long pid = strtol(de->d_name, &end, 10);
+		pid_t ppid, pgrp, sid;
+		if (*end == '\0' && pid > 0 && th_stat((pid_t)pid, &st, &ppid, &pgrp, &sid) &&
+		    match(arg, (pid_t)pid, st, ppid, pgrp, sid)) {
+			n++;
+		}
+	}
+	if (d != NULL) {
+		closedir(d);
+	}
+	return (n);
+}
+
+typedef struct {
+	pid_t id;
+	bool session;
+} th_group_q;
+
+static bool
+th_match_group(void *arg, pid_t pid, char st, pid_t ppid, pid_t pgrp, pid_t sid)
+{
+	th_group_q *q = arg;
+	(void)pid;
+	(void)ppid;
+	return (st != 'Z' && (q->session ? sid == q->id : pgrp == q->id));
+}
+
+int
+th_group_members(pid_t pgid, bool session)
+{
+	th_group_q q = {pgid, session};
+	return (th_count_procs(th_match_group, &q));
+}
+
+static bool
+th_match_zombie(void *arg, pid_t pid, char st, pid_t ppid, pid_t pgrp, pid_t sid)
+{
+	(void)pid;
+	(void)pgrp;
+	(void)sid;
+	return (st == 'Z' && ppid == *(pid_t *)arg);
+}
+
+int
+th_zombies_of(pid_t pid)
+{
+	return (th_count_procs(th_match_zombie, &pid));
+}

@@ -1,0 +1,108 @@
+/*
+ * A small test harness: checks that report and count failures, and a real
+ * sandprocd started per test in its own temp dir on ipc:// sockets (or tcp
+ * port 0), stopped and cleaned up afterwards.
+ */
+#ifndef HARNESS_H
+#define HARNESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "sandproc.h"
+
+extern int th_failures;
+
+#define CHECK(cond)                                                                              \
+	do {                                                                                     \
+		if (!(cond)) {                                                                   \
+			th_fail(__FILE__, __LINE__, "%s", #cond);                                \
+		}                                                                                \
+	} while (0)
+
+#define CHECK_INT(a, b)                                                                          \
+	do {                                                                                     \
+		long long _a = (long long)(a), _b = (long long)(b);                              \
+		if (_a != _b) {                                                                  \
+			th_fail(__FILE__, __LINE__, "%s == %s (%lld != %lld)", #a, #b, _a, _b);   \
+		}                                                                                \
+	} while (0)
+
+#define CHECK_STR(a, b)                                                                          \
+	do {                                                                                     \
+		const char *_a = (a), *_b = (b);                                                 \
+		if (_a == NULL || _b == NULL || strcmp(_a, _b) != 0) {                           \
+			th_fail(__FILE__, __LINE__, "%s == %s (\"%s\" != \"%s\")", #a, #b,       \
+			    _a ? _a : "(null)", _b ? _b : "(null)");                             \
+		}                                                                                \
+	} while (0)
+
+/* A call that must succeed: on failure prints the client's error. */
+#define CHECK_OK(c, call)                                                                        \
+	do {                                                                                     \
+		int _code = (call);                                                              \
+		if (_code != SP_OK) {                                                            \
+			th_fail(__FILE__, __LINE__, "%s: %s: %s", #call, sp_status_name(_code),  \
+			    sp_client_error(c));                                                 \
+		}                                                                                \
+	} while (0)
+
+void th_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+typedef struct th_test {
+	const char *name;
+	void (*fn)(void);
+} th_test;
+
+/* Runs tests (or only those named on the command line); returns the exit code. */
+int th_main(int argc, char **argv, const th_test *tests, size_t n);
+
+typedef struct th_server {
+	pid_t pid;
+	char dir[256];
+	char url[512];
+	char events[512];
+	sp_client *c;
+	bool tcp;
+} th_server;
+
+/*
+ * Starts sandprocd in a new temp dir (or in s->dir when it is already set,
+ * to restart on the same data). Extra flags may be NULL. Connects s->c.
+ */
+void th_server_start(th_server *s, bool tcp);
+/* SIGTERM and wait (the server stops its children first). Keeps the dir. */
+void th_server_stop(th_server *s);
+/* SIGKILL: a crash. Its children are left running. Keeps the dir. */
+void th_server_crash(th_server *s);
+/* Stops (if running) and removes the temp dir. */
+void th_server_cleanup(th_server *s);
+
+/* A second client on the same server (for other threads). */
+sp_client *th_client(th_server *s);
+
+/* Convenience calls that fail the test on error. */
+void th_start(th_server *s, const char *const *argv, sandproc_v1_Process *out);
+void th_wait(th_server *s, const char *id, sandproc_v1_Process *out);
+int th_get(th_server *s, const char *id, sandproc_v1_Process *out);
+
+/* All output of id (one stream or all), concatenated; caller frees. */
+uint8_t *th_logs(sp_client *c, const char *id, sandproc_v1_Stream stream, size_t *len);
+
+/* Processes in group pgid (or session) that are alive (not zombies). */
+int th_group_members(pid_t pgid, bool session);
+/* Zombie children of pid. */
+int th_zombies_of(pid_t pid);
+
+/* Milliseconds of a monotonic clock. */
+int64_t th_now_ms(void);
+void th_sleep_ms(int ms);
+
+/* Path of the test child helper (see testchild.c) and of the CLI. */
+extern const char *th_testchild;
+extern const char *th_cli;
+
+#endif

@@ -1,0 +1,382 @@
+/*
+ * sandprocd as a network service: bad input on a raw REQ socket, requests
+ * served concurrently, resent requests, records across restarts, shutdown.
+ */
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+/* Sends raw bytes on a fresh REQ socket; returns the decoded reply code, or -1 for no reply. */
+static int
+raw_call(th_server *s, const void *data, size_t len, char *message, size_t mlen)
+{
+	nng_socket sock;
+	nng_msg *m, *r;
+	sandproc_v1_Reply env;
+	const char *err;
+	int code = -1;
+
+	CHECK_INT(nng_req0_open(&sock), 0);
+	nng_socket_set_ms(sock, NNG_OPT_RECVTIMEO, 10000);
+	nng_socket_set_size(sock, NNG_OPT_RECVMAXSZ, 0);
+	CHECK_INT(nng_dial(sock, s->url, NULL, 0), 0);
+	nng_msg_alloc(&m, len);
+	memcpy(nng_msg_body(m), data, len);
+	if (nng_sendmsg(sock, m, 0) != 0) {
+		nng_msg_free(m);
+	} else if (nng_recvmsg(sock, &r, 0) == 0) {
+		if (sp_reply_decode(r, &env, &err) == SP_OK) {
+			code = env.code;
+			if (message != NULL) {
+				snprintf(message, mlen, "%s", env.message);
+			}
+		}
+		nng_msg_free(r);
+	}
+	nng_close(sock);
+	return (code);
+}
+
+static void
+check_healthy(th_server *s)
+{
+	sandproc_v1_HealthRequest req;
+	sandproc_v1_HealthReply rep;
+
+	memset(&req, 0, sizeof(req));
+	CHECK_OK(s->c, sp_system_health(s->c, &req, &rep, 5000));
+	CHECK_STR(rep.version, "0.1.0");
+	CHECK_INT(rep.pid, s->pid);
+}
+
+static void
+test_health_over_tcp_port_zero(void)
+{
+	th_server s = {0};
+
+	th_server_start(&s, true);
+	CHECK(strncmp(s.url, "tcp://127.0.0.1:", 16) == 0 && strcmp(s.url, "tcp://127.0.0.1:0") != 0);
+	check_healthy(&s);
+	th_server_cleanup(&s);
+}
+
+static void
+test_garbage_gets_an_error_and_server_stays_up(void)
+{
+	th_server s = {0};
+	char msg[600];
+	uint8_t junk[256];
+
+	th_server_start(&s, false);
+	for (size_t i = 0; i < sizeof(junk); i++) {
+		junk[i] = (uint8_t)(i * 151 + 7);
+	}
+	CHECK_INT(raw_call(&s, junk, sizeof(junk), msg, sizeof(msg)), SP_INVALID_ARGUMENT);
+	CHECK(strstr(msg, "malformed request envelope") != NULL);
+	CHECK_INT(raw_call(&s, "", 0, msg, sizeof(msg)), SP_INVALID_ARGUMENT);
+	check_healthy(&s);
+	th_server_cleanup(&s);
+}
+
+static void
+test_truncated_envelope_gets_an_error(void)
+{
+	th_server s = {0};
+	sandproc_v1_StartRequest req;
+	const char *argv[] = {"sleep", "1", NULL};
+	const char *err;
+	nng_msg *m;
+	char msg[600];
+
+	th_server_start(&s, false);
+	memset(&req, 0, sizeof(req));
+	req.argv = sp_strv_of(argv);
+	sp_request_encode(&m, "sandproc.v1.Processes/Start", 5, NULL, sandproc_v1_StartRequest_fields, &req, &err);
+	for (size_t cut = 1; cut < nng_msg_len(m); cut += 3) {
+		int code = raw_call(&s, nng_msg_body(m), nng_msg_len(m) - cut, msg, sizeof(msg));
+		CHECK(code == SP_INVALID_ARGUMENT);
+	}
+	nng_msg_free(m);
+	check_healthy(&s);
+	th_server_cleanup(&s);
+}
+
+static void
+test_200kb_of_junk_gets_an_error(void)
+{
+	th_server s = {0};
+	size_t len = 200 * 1024;
+	uint8_t *junk = malloc(len);
+	char msg[600];
+
+	th_server_start(&s, false);
+	for (size_t i = 0; i < len; i++) {
+		junk[i] = (uint8_t)((i * 2654435761u) >> 13);
+	}
+	CHECK_INT(raw_call(&s, junk, len, msg, sizeof(msg)), SP_INVALID_ARGUMENT);
+	/* Junk inside a well-formed envelope: the body is what is malformed. */
+	const char *err;
+	nng_msg *m;
+	sandproc_v1_Request env;
+	memset(&env, 0, sizeof(env));
+	strcpy(env.method, "sandproc.v1.Processes/Start");
+	env.request_id = 99;
+	env.body.data = junk;
+	env.body.len = len;
+	size_t size;
+	sp_pb_encoded_size(sandproc_v1_Request_fields, &env, &size);
+	nng_msg_alloc(&m, size);
+	size_t wrote;
+	sp_pb_encode(sandproc_v1_Request_fields, &env, nng_msg_body(m), size, &wrote, &err);
+	CHECK_INT(raw_call(&s, nng_msg_body(m), wrote, msg, sizeof(msg)), SP_INVALID_ARGUMENT);
+	CHECK(strstr(msg, "malformed sandproc.v1.Processes/Start request") != NULL);
+	nng_msg_free(m);
+	free(junk);
+	check_healthy(&s);
+	th_server_cleanup(&s);
+}
+
+static void
+test_oversized_message_is_refused_and_server_stays_up(void)
+{
+	th_server s = {0};
+	size_t len = 9 * 1024 * 1024; /* over the 8 MiB receive limit */
+	uint8_t *big = calloc(1, len);
+	nng_socket sock;
+	nng_msg *m, *r;
+
+	th_server_start(&s, false);
+	CHECK_INT(nng_req0_open(&sock), 0);
+	nng_socket_set_ms(sock, NNG_OPT_RECVTIMEO, 1000);
+	nng_socket_set_ms(sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	CHECK_INT(nng_dial(sock, s.url, NULL, 0), 0);
+	nng_msg_alloc(&m, len);
+	memcpy(nng_msg_body(m), big, len);
+	if (nng_sendmsg(sock, m, 0) != 0) {
+		nng_msg_free(m);
+	}
+	/* nng drops the connection rather than allocate: no reply, no crash. */
+	CHECK(nng_recvmsg(sock, &r, 0) != 0);
+	nng_close(sock);
+	free(big);
+	check_healthy(&s);
+	th_server_cleanup(&s);
+}
+
+static void
+test_unknown_method_is_unimplemented(void)
+{
+	th_server s = {0};
+	const char *err;
+	nng_msg *m;
+	char msg[600];
+
+	th_server_start(&s, false);
+	sp_request_encode(&m, "sandproc.v1.Processes/Teleport", 3, NULL, NULL, NULL, &err);
+	CHECK_INT(raw_call(&s, nng_msg_body(m), nng_msg_len(m), msg, sizeof(msg)), SP_UNIMPLEMENTED);
+	CHECK(strstr(msg, "Teleport") != NULL);
+	nng_msg_free(m);
+	check_healthy(&s);
+	th_server_cleanup(&s);
+}
+
+typedef struct slow_call {
+	th_server *s;
+	atomic_bool done;
+	int code;
+} slow_call;
+
+static void *
+slow_run(void *arg)
+{
+	slow_call *sc = arg;
+	sp_client *c = th_client(sc->s);
+	sandproc_v1_RunRequest req;
+	sandproc_v1_RunReply rep;
+	const char *argv[] = {"sleep", "3", NULL};
+
+	memset(&req, 0, sizeof(req));
+	req.argv = sp_strv_of(argv);
+	sc->code = sp_processes_run(c, &req, &rep, 20000);
+	atomic_store(&sc->done, true);
+	sp_client_free(c);
+	return (NULL);
+}
+
+static void
+test_slow_request_does_not_delay_fast_one(void)
+{
+	th_server s = {0};
+	slow_call sc = {.s = &s};
+	pthread_t th;
+
+	th_server_start(&s, false);
+	pthread_create(&th, NULL, slow_run, &sc);
+	th_sleep_ms(300); /* let the Run get going */
+	/* Many fast calls complete while the slow one is still in progress. */
+	for (int i = 0; i < 20; i++) {
+		check_healthy(&s);
+	}
+	CHECK(!atomic_load(&sc.done));
+	pthread_join(th, NULL);
+	CHECK_INT(sc.code, SP_OK);
+	th_server_cleanup(&s);
+}
+
+static void
+test_resent_start_is_not_executed_twice(void)
+{
+	th_server s = {0};
+	sandproc_v1_StartRequest req;
+	sandproc_v1_ListRequest lreq;
+	sandproc_v1_ListReply *list = malloc(sizeof(*list));
+	const char *argv[] = {"sleep", "30", NULL};
+	sandproc_v1_Reply env[2];
+	sandproc_v1_Process p[2];
+	nng_socket sock;
+	nng_msg *m, *r[2];
+	const char *err;
+	sp_arena *a = sp_arena_new();
+
+	th_server_start(&s, false);
+	memset(&req, 0, sizeof(req));
+	req.argv = sp_strv_of(argv);
+	CHECK_INT(nng_req0_open(&sock), 0);
+	CHECK_INT(nng_dial(sock, s.url, NULL, 0), 0);
+	for (int i = 0; i < 2; i++) {
+		sp_request_encode(&m, "sandproc.v1.Processes/Start", 0x5eed, NULL, sandproc_v1_StartRequest_fields, &req, &err);
+		CHECK_INT(nng_sendmsg(sock, m, 0), 0);
+		CHECK_INT(nng_recvmsg(sock, &r[i], 0), 0);
+		CHECK_INT(sp_reply_decode(r[i], &env[i], &err), SP_OK);
+		CHECK_INT(env[i].code, SP_OK);
+		CHECK(sp_pb_decode(sandproc_v1_Process_fields, &p[i], sizeof(p[i]), env[i].body.data, env[i].body.len, a, &err));
+	}
+	CHECK_STR(p[0].id, p[1].id);
+	memset(&lreq, 0, sizeof(lreq));
+	CHECK_OK(s.c, sp_processes_list(s.c, &lreq, list, 0));
+	CHECK_INT(list->processes_count, 1);
+	for (int i = 0; i < 2; i++) {
+		nng_msg_free(r[i]);
+	}
+	nng_close(sock);
+	sp_arena_free(a);
+	free(list);
+	th_server_cleanup(&s);
+}
+
+static void
+test_records_survive_restart(void)
+{
+	th_server s = {0};
+	sandproc_v1_Process a, b, c, got;
+	const char *ok[] = {"sh", "-c", "exit 4", NULL};
+	const char *missing[] = {"no-such-program-xyz", NULL};
+	const char *sleeper[] = {"sleep", "60", NULL};
+	sandproc_v1_StartRequest req;
+
+	th_server_start(&s, false);
+	th_start(&s, ok, &a);
+	th_wait(&s, a.id, &got);
+	memset(&req, 0, sizeof(req));
+	req.argv = sp_strv_of(missing);
+	CHECK_INT(sp_processes_start(s.c, &req, &b, 0), SP_NOT_FOUND);
+	/* The failed record's id is in the error message. */
+	char bid[32];
+	snprintf(bid, sizeof(bid), "%.29s", sp_client_error(s.c));
+	th_start(&s, sleeper, &c);
+	th_server_stop(&s); /* a clean stop ends the sleeper and records it */
+	th_server_start(&s, false);
+	CHECK_OK(s.c, th_get(&s, a.id, &got));
+	CHECK_INT(got.state, sandproc_v1_State_STATE_EXITED);
+	CHECK_INT(got.exit_code, 4);
+	CHECK_OK(s.c, th_get(&s, bid, &got));
+	CHECK_INT(got.state, sandproc_v1_State_STATE_FAILED);
+	CHECK(strstr(got.error, "No such file") != NULL);
+	CHECK_OK(s.c, th_get(&s, c.id, &got));
+	CHECK_INT(got.state, sandproc_v1_State_STATE_KILLED);
+	CHECK_INT(got.signal, SIGTERM);
+	CHECK(strstr(got.error, "shut down") != NULL);
+	CHECK_INT(th_group_members(c.pid, false), 0);
+	th_server_cleanup(&s);
+}
+
+static void
+test_crash_reattaches_live_and_settles_gone(void)
+{
+	th_server s = {0};
+	sandproc_v1_Process live, gone, got;
+	sandproc_v1_KillRequest kreq;
+	const char *sleeper[] = {"sleep", "60", NULL};
+	const char *brief[] = {"sleep", "0.3", NULL};
+
+	th_server_start(&s, false);
+	th_start(&s, sleeper, &live);
+	th_start(&s, brief, &gone);
+	th_server_crash(&s);
+	th_sleep_ms(800); /* the brief one ends while no server runs */
+	th_server_start(&s, false);
+	CHECK_OK(s.c, th_get(&s, gone.id, &got));
+	CHECK(got.state != sandproc_v1_State_STATE_RUNNING);
+	CHECK(strstr(got.error, "unknown") != NULL);
+	CHECK_OK(s.c, th_get(&s, live.id, &got));
+	CHECK_INT(got.state, sandproc_v1_State_STATE_RUNNING);
+	CHECK(strstr(got.error, "re-attached") != NULL);
+	/* Re-attached means controllable: Kill ends it and its record. */
+	memset(&kreq, 0, sizeof(kreq));
+	strcpy(kreq.id, live.id);
+	kreq.wait_ms = 5000;
+	CHECK_OK(s.c, sp_processes_kill(s.c, &kreq, &got, 10000));
+	CHECK(got.state != sandproc_v1_State_STATE_RUNNING);
+	CHECK_INT(th_group_members(live.pid, false), 0);
+	th_server_cleanup(&s);
+}
+
+static void
+test_second_server_on_same_data_is_refused(void)
+{
+	th_server s = {0};
+	char data[300];
+	int st;
+
+	th_server_start(&s, false);
+	snprintf(data, sizeof(data), "%s/data", s.dir);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", 1);
+		dup2(null, 2);
+		execl(SANDPROCD_PATH, "sandprocd", "--listen", "tcp://127.0.0.1:0", "--events", "tcp://127.0.0.1:0",
+		    "--data", data, (char *)NULL);
+		_exit(127);
+	}
+	waitpid(pid, &st, 0);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 1);
+	check_healthy(&s);
+	th_server_cleanup(&s);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const th_test tests[] = {
+	    {"test_health_over_tcp_port_zero", test_health_over_tcp_port_zero},
+	    {"test_garbage_gets_an_error_and_server_stays_up", test_garbage_gets_an_error_and_server_stays_up},
+	    {"test_truncated_envelope_gets_an_error", test_truncated_envelope_gets_an_error},
+	    {"test_200kb_of_junk_gets_an_error", test_200kb_of_junk_gets_an_error},
+	    {"test_oversized_message_is_refused_and_server_stays_up", test_oversized_message_is_refused_and_server_stays_up},
+	    {"test_unknown_method_is_unimplemented", test_unknown_method_is_unimplemented},
+	    {"test_slow_request_does_not_delay_fast_one", test_slow_request_does_not_delay_fast_one},
+	    {"test_resent_start_is_not_executed_twice", test_resent_start_is_not_executed_twice},
+	    {"test_records_survive_restart", test_records_survive_restart},
+	    {"test_crash_reattaches_live_and_settles_gone", test_crash_reattaches_live_and_settles_gone},
+	    {"test_second_server_on_same_data_is_refused", test_second_server_on_same_data_is_refused},
+	};
+	return (th_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0])));
+}

@@ -1,0 +1,132 @@
+/*
+ * A child with exactly known behaviour, for the tests:
+ *   testchild pattern N [err]   N bytes of a binary pattern to stdout (or stderr)
+ *   testchild both N            N pattern bytes to stdout, then N to stderr
+ *   testchild chunks K SIZE MS  K chunks of SIZE bytes, MS ms apart ('a'+k per chunk)
+ *   testchild echo              stdin to stdout until EOF, then exits 0
+ *   testchild trap              ignores SIGTERM, prints "ready", sleeps
+ *   testchild usr1              prints "usr1" on SIGUSR1, exits 0 on SIGTERM
+ *   testchild fork-sleep S      forks a child that sleeps S seconds, then sleeps S itself
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static unsigned char
+pattern(size_t i)
+{
+	return ((unsigned char)((i * 7 + 3) ^ (i >> 8)));
+}
+
+static void
+write_all(int fd, const void *p, size_t n)
+{
+	const char *b = p;
+	while (n > 0) {
+		ssize_t w = write(fd, b, n);
+		if (w <= 0) {
+			exit(3);
+		}
+		b += w;
+		n -= (size_t)w;
+	}
+}
+
+static void
+emit(int fd, size_t n)
+{
+	unsigned char buf[8192];
+	for (size_t off = 0; off < n;) {
+		size_t k = n - off < sizeof(buf) ? n - off : sizeof(buf);
+		for (size_t i = 0; i < k; i++) {
+			buf[i] = pattern(off + i);
+		}
+		write_all(fd, buf, k);
+		off += k;
+	}
+}
+
+static volatile sig_atomic_t got_usr1, got_term;
+
+static void
+on_usr1(int s)
+{
+	(void)s;
+	got_usr1 = 1;
+}
+
+static void
+on_term(int s)
+{
+	(void)s;
+	got_term = 1;
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc >= 3 && strcmp(argv[1], "pattern") == 0) {
+		emit(argc > 3 ? 2 : 1, strtoul(argv[2], NULL, 10));
+		return (0);
+	}
+	if (argc == 3 && strcmp(argv[1], "both") == 0) {
+		emit(1, strtoul(argv[2], NULL, 10));
+		emit(2, strtoul(argv[2], NULL, 10));
+		return (0);
+	}
+	if (argc == 5 && strcmp(argv[1], "chunks") == 0) {
+		int k = atoi(argv[2]), size = atoi(argv[3]), ms = atoi(argv[4]);
+		char *buf = malloc((size_t)size);
+		for (int c = 0; c < k; c++) {
+			memset(buf, 'a' + c % 26, (size_t)size);
+			write_all(1, buf, (size_t)size);
+			struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+			nanosleep(&ts, NULL);
+		}
+		free(buf);
+		return (0);
+	}
+	if (argc == 2 && strcmp(argv[1], "echo") == 0) {
+		char buf[4096];
+		ssize_t n;
+		while ((n = read(0, buf, sizeof(buf))) > 0) {
+			write_all(1, buf, (size_t)n);
+		}
+		return (0);
+	}
+	if (argc == 2 && strcmp(argv[1], "trap") == 0) {
+		signal(SIGTERM, SIG_IGN);
+		write_all(1, "ready\n", 6);
+		for (;;) {
+			pause();
+		}
+	}
+	if (argc == 2 && strcmp(argv[1], "usr1") == 0) {
+		signal(SIGUSR1, on_usr1);
+		signal(SIGTERM, on_term);
+		write_all(1, "ready\n", 6);
+		while (!got_term) {
+			pause();
+			if (got_usr1) {
+				got_usr1 = 0;
+				write_all(1, "usr1\n", 5);
+			}
+		}
+		return (0);
+	}
+	if (argc == 3 && strcmp(argv[1], "fork-sleep") == 0) {
+		unsigned s = (unsigned)atoi(argv[2]);
+		if (fork() == 0) {
+			sleep(s);
+			_exit(0);
+		}
+		write_all(1, "forked\n", 7);
+		sleep(s);
+		return (0);
+	}
+	fprintf(stderr, "testchild: bad arguments\n");
+	return (2);
+}

@@ -23,6 +23,7 @@ typedef struct follow {
 	sandproc_v1_Stream stream;
 	sp_follow_fn fn;
 	void *arg;
+	uint64_t *gaps_filled;
 	uint64_t last; /* highest sequence seen, of any stream */
 	sandproc_v1_LogsReply *page;
 	bool stopped;
@@ -86,14 +87,14 @@ follow_drain(follow *f, uint32_t tail, sandproc_v1_State *state)
 
 /* Opens the SUB side; false means the feed is unreachable (polling only). */
 static bool
-follow_subscribe(nng_socket *sock, const char *url, const char *id, bool tty)
+follow_subscribe(nng_socket *sock, const char *url, const char *id, bool tty, int recvbuf)
 {
 	char topic[64];
 
 	if (nng_sub0_open(sock) != 0) {
 		return (false);
 	}
-	nng_socket_set_int(*sock, NNG_OPT_RECVBUF, FOLLOW_RECVBUF);
+	nng_socket_set_int(*sock, NNG_OPT_RECVBUF, recvbuf > 0 ? recvbuf : FOLLOW_RECVBUF);
 	nng_socket_set_size(*sock, NNG_OPT_RECVMAXSZ, FOLLOW_RECV_MAX);
 	/* The NUL after the id is part of the topic, so no other id matches. */
 	snprintf(topic, sizeof(topic), "%s/%s", tty ? "term" : "log", id);
@@ -154,6 +155,9 @@ follow_on_message(follow *f, nng_msg *m, sp_arena *a, bool *ended)
 	}
 	if (e.sequence > f->last + 1) {
 		/* Something was dropped (or came before we subscribed): the log has it. */
+		if (f->gaps_filled != NULL) {
+			(*f->gaps_filled)++;
+		}
 		if ((code = follow_drain(f, 0, &state)) != SP_OK) {
 			return (code);
 		}
@@ -190,6 +194,7 @@ sp_follow(sp_client *c, const char *id, const sp_follow_opts *opts, sp_follow_fn
 	f.stream = opts->stream;
 	f.fn = fn;
 	f.arg = arg;
+	f.gaps_filled = opts->gaps_filled;
 	f.last = opts->after_sequence;
 	if (a == NULL || (f.page = malloc(sizeof(*f.page))) == NULL) {
 		sp_arena_free(a);
@@ -201,7 +206,7 @@ sp_follow(sp_client *c, const char *id, const sp_follow_opts *opts, sp_follow_fn
 		goto out;
 	}
 	/* Subscribe before reading history, so nothing falls between the two. */
-	feed = follow_subscribe(&sock, sp_resolve_events_url(opts->events_url), id, rec.tty);
+	feed = follow_subscribe(&sock, sp_resolve_events_url(opts->events_url), id, rec.tty, opts->recv_buffer);
 	if (feed) {
 		nng_socket_set_ms(sock, NNG_OPT_RECVTIMEO, opts->poll_ms > 0 ? opts->poll_ms : 500);
 	}

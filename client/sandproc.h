@@ -55,6 +55,8 @@ typedef struct sp_follow_opts {
 	uint64_t after_sequence;   /* start after this sequence (instead of tail) */
 	int poll_ms;               /* how often to check when the feed is quiet; 0 = 500 */
 	bool live_only;            /* skip history: only what comes after the follow starts */
+	int recv_buffer;           /* feed messages queued locally; 0 = 1024 */
+	uint64_t *gaps_filled;     /* if set, counts gaps in the feed filled from the log */
 } sp_follow_opts;
 
 /*

@@ -371,7 +371,9 @@ logfile_read(
 		rv = ENOMEM;
 		goto done;
 	}
-	qsort(c.refs, c.n, sizeof(*c.refs), log_ref_cmp);
+	if (c.n > 1) {
+		qsort(c.refs, c.n, sizeof(*c.refs), log_ref_cmp);
+	}
 	size_t w = 0;
 	for (size_t i = 0; i < c.n; i++) {
 		if (w == 0 || c.refs[w - 1].seq != c.refs[i].seq) {

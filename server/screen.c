@@ -83,6 +83,22 @@ screen_resize(screen *s, uint16_t cols, uint16_t rows)
 	int rv;
 
 	pthread_mutex_lock(&s->mu);
+	unsigned old_rows = tsm_screen_get_height(s->scr);
+	if (rows < old_rows) {
+		/*
+		 * libtsm scrolls the whole difference off the top, even when the
+		 * cursor is near the top and the rows below it are blank. A
+		 * terminal drops rows below the cursor first: shift the content
+		 * down by the rows that can go, so only the rest leaves the top.
+		 */
+		unsigned cx = tsm_screen_get_cursor_x(s->scr), cy = tsm_screen_get_cursor_y(s->scr);
+		unsigned must = cy + 1u > rows ? cy + 1u - rows : 0;
+		unsigned spare = old_rows - rows - must;
+		if (spare > 0) {
+			tsm_screen_scroll_down(s->scr, spare);
+			tsm_screen_move_to(s->scr, cx, cy + spare);
+		}
+	}
 	rv = tsm_screen_resize(s->scr, cols, rows);
 	pthread_mutex_unlock(&s->mu);
 	return (rv < 0 ? -rv : 0);

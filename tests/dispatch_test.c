@@ -3,10 +3,10 @@
  * (server/rpc_server.c): a method with a handler answers, a method nobody
  * wrote a handler for answers UNIMPLEMENTED through its generated stub.
  */
-#include <pthread.h>
-#include <stdatomic.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "demo/v1/echo.rpc.h"
@@ -22,7 +22,8 @@ rpc_echo_say(sp_call *call, const demo_v1_SayRequest *req, demo_v1_SayReply *rep
 	if (req->text[0] == '\0') {
 		return (sp_call_error(call, SP_INVALID_ARGUMENT, "nothing to say"));
 	}
-	snprintf(rep->text, sizeof(rep->text), "%s%s", req->text, req->tone == demo_v1_Tone_TONE_LOUD ? "!" : "");
+	snprintf(
+	    rep->text, sizeof(rep->text), "%s%s", req->text, req->tone == demo_v1_Tone_TONE_LOUD ? "!" : "");
 	rep->count = (uint32_t)atomic_fetch_add(&say_calls, 1) + 1;
 	return (SP_OK);
 }
@@ -38,7 +39,7 @@ rpc_echo_get_stats(sp_call *call, const demo_v1_StatsRequest *req, demo_v1_Stats
 	return (SP_OK);
 }
 
-static const sp_service *const echo_services[] = {&sp_echo_service, NULL};
+static const sp_service *const echo_services[] = { &sp_echo_service, NULL };
 
 static rpc_server *
 echo_serve(const char *url, sp_client **c)
@@ -133,7 +134,9 @@ test_resent_request_is_answered_not_repeated(void)
 	int before = atomic_load(&say_calls);
 	/* The same envelope (same request id) twice, as a REQ resend would. */
 	for (int i = 0; i < 2; i++) {
-		CHECK_INT(sp_request_encode(&m, "demo.v1.Echo/Say", 777, NULL, demo_v1_SayRequest_fields, &req, &err), SP_OK);
+		CHECK_INT(sp_request_encode(
+		              &m, "demo.v1.Echo/Say", 777, NULL, demo_v1_SayRequest_fields, &req, &err),
+		    SP_OK);
 		CHECK_INT(nng_sendmsg(raw, m, 0), 0);
 		CHECK_INT(nng_recvmsg(raw, i == 0 ? &r1 : &r2, 0), 0);
 	}
@@ -150,10 +153,12 @@ int
 main(int argc, char **argv)
 {
 	static const th_test tests[] = {
-	    {"test_generated_table_describes_the_service", test_generated_table_describes_the_service},
-	    {"test_handled_method_answers", test_handled_method_answers},
-	    {"test_method_without_handler_is_unimplemented", test_method_without_handler_is_unimplemented},
-	    {"test_resent_request_is_answered_not_repeated", test_resent_request_is_answered_not_repeated},
+		{ "test_generated_table_describes_the_service", test_generated_table_describes_the_service },
+		{ "test_handled_method_answers", test_handled_method_answers },
+		{ "test_method_without_handler_is_unimplemented",
+		    test_method_without_handler_is_unimplemented },
+		{ "test_resent_request_is_answered_not_repeated",
+		    test_resent_request_is_answered_not_repeated },
 	};
 	return (th_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0])));
 }

@@ -8,8 +8,8 @@ test_request_round_trip(void)
 {
 	sandproc_v1_StartRequest in, out;
 	sandproc_v1_Request env;
-	const char *argv[] = {"sh", "-c", "echo hi", NULL};
-	const char *env_kv[] = {"A=1", "B=two words", NULL};
+	const char *argv[] = { "sh", "-c", "echo hi", NULL };
+	const char *env_kv[] = { "A=1", "B=two words", NULL };
 	sp_arena *a = sp_arena_new();
 	const char *err = "";
 	nng_msg *m;
@@ -21,12 +21,15 @@ test_request_round_trip(void)
 	in.tty = true;
 	in.cols = 120;
 	strcpy(in.name, "web");
-	CHECK_INT(sp_request_encode(&m, "sandproc.v1.Processes/Start", 42, "tok", sandproc_v1_StartRequest_fields, &in, &err), SP_OK);
+	CHECK_INT(sp_request_encode(&m, "sandproc.v1.Processes/Start", 42, "tok",
+	              sandproc_v1_StartRequest_fields, &in, &err),
+	    SP_OK);
 	CHECK_INT(sp_request_decode(m, &env, &err), SP_OK);
 	CHECK_STR(env.method, "sandproc.v1.Processes/Start");
 	CHECK_INT(env.request_id, 42);
 	CHECK_STR(env.token, "tok");
-	CHECK(sp_pb_decode(sandproc_v1_StartRequest_fields, &out, sizeof(out), env.body.data, env.body.len, a, &err));
+	CHECK(sp_pb_decode(
+	    sandproc_v1_StartRequest_fields, &out, sizeof(out), env.body.data, env.body.len, a, &err));
 	CHECK_INT(out.argv.n, 3);
 	CHECK_STR(out.argv.v[2], "echo hi");
 	CHECK(out.argv.v[3] == NULL);
@@ -63,7 +66,8 @@ test_reply_round_trip_binary(void)
 	CHECK_INT(sp_reply_decode(m, &env, &err), SP_OK);
 	CHECK_INT(env.request_id, 7);
 	CHECK_INT(env.code, SP_OK);
-	CHECK(sp_pb_decode(sandproc_v1_RunReply_fields, &out, sizeof(out), env.body.data, env.body.len, a, &err));
+	CHECK(sp_pb_decode(
+	    sandproc_v1_RunReply_fields, &out, sizeof(out), env.body.data, env.body.len, a, &err));
 	CHECK_INT(out.exit_code, -1);
 	CHECK_INT(out.signal, 9);
 	CHECK_INT(out.stdout.len, sizeof(bin));
@@ -120,7 +124,7 @@ static void
 test_strings_with_nul_are_rejected(void)
 {
 	/* field 2 (cwd), length 3, "a\0b" */
-	const uint8_t bad[] = {0x12, 0x03, 'a', 0x00, 'b'};
+	const uint8_t bad[] = { 0x12, 0x03, 'a', 0x00, 'b' };
 	sandproc_v1_StartRequest out;
 	sp_arena *a = sp_arena_new();
 	const char *err = "";
@@ -134,7 +138,8 @@ static void
 test_arena_holds_big_and_small_blocks(void)
 {
 	sp_arena *a = sp_arena_new();
-	char *small = sp_arena_alloc(a, 10), *big = sp_arena_alloc(a, 1 << 20), *small2 = sp_arena_alloc(a, 100);
+	char *small = sp_arena_alloc(a, 10), *big = sp_arena_alloc(a, 1 << 20),
+	     *small2 = sp_arena_alloc(a, 100);
 
 	CHECK(small != NULL && big != NULL && small2 != NULL);
 	memset(big, 'x', 1 << 20);
@@ -163,7 +168,7 @@ static void
 test_json_of_a_record(void)
 {
 	sandproc_v1_Process p;
-	const char *argv[] = {"echo", "a\"b", NULL};
+	const char *argv[] = { "echo", "a\"b", NULL };
 	char *text = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);
@@ -214,14 +219,14 @@ test_utf8_validation(void)
 	CHECK(sp_utf8_valid("abc", 3));
 	CHECK(sp_utf8_valid("\xe2\x82\xac", 3));
 	CHECK(!sp_utf8_valid("\xe2\x82", 2));
-	CHECK(!sp_utf8_valid("\xc0\xaf", 2)); /* overlong */
+	CHECK(!sp_utf8_valid("\xc0\xaf", 2));     /* overlong */
 	CHECK(!sp_utf8_valid("\xed\xa0\x80", 3)); /* surrogate */
 }
 
 static void
 test_method_lookup(void)
 {
-	const sp_service *services[] = {&sp_system_service, &sp_processes_service, NULL};
+	const sp_service *services[] = { &sp_system_service, &sp_processes_service, NULL };
 	const sp_method *m = sp_service_find(services, "sandproc.v1.Processes/SendInput");
 
 	CHECK(m != NULL && m->id == SP_PROCESSES_SEND_INPUT);
@@ -237,17 +242,18 @@ int
 main(int argc, char **argv)
 {
 	static const th_test tests[] = {
-	    {"test_request_round_trip", test_request_round_trip},
-	    {"test_reply_round_trip_binary", test_reply_round_trip_binary},
-	    {"test_error_reply_carries_message", test_error_reply_carries_message},
-	    {"test_truncated_and_garbage_envelopes_are_rejected", test_truncated_and_garbage_envelopes_are_rejected},
-	    {"test_strings_with_nul_are_rejected", test_strings_with_nul_are_rejected},
-	    {"test_arena_holds_big_and_small_blocks", test_arena_holds_big_and_small_blocks},
-	    {"test_status_names", test_status_names},
-	    {"test_json_of_a_record", test_json_of_a_record},
-	    {"test_json_bytes_text_or_base64", test_json_bytes_text_or_base64},
-	    {"test_utf8_validation", test_utf8_validation},
-	    {"test_method_lookup", test_method_lookup},
+		{ "test_request_round_trip", test_request_round_trip },
+		{ "test_reply_round_trip_binary", test_reply_round_trip_binary },
+		{ "test_error_reply_carries_message", test_error_reply_carries_message },
+		{ "test_truncated_and_garbage_envelopes_are_rejected",
+		    test_truncated_and_garbage_envelopes_are_rejected },
+		{ "test_strings_with_nul_are_rejected", test_strings_with_nul_are_rejected },
+		{ "test_arena_holds_big_and_small_blocks", test_arena_holds_big_and_small_blocks },
+		{ "test_status_names", test_status_names },
+		{ "test_json_of_a_record", test_json_of_a_record },
+		{ "test_json_bytes_text_or_base64", test_json_bytes_text_or_base64 },
+		{ "test_utf8_validation", test_utf8_validation },
+		{ "test_method_lookup", test_method_lookup },
 	};
 	return (th_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0])));
 }

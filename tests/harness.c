@@ -71,9 +71,8 @@ th_now_ms(void)
 void
 th_sleep_ms(int ms)
 {
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-	}
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
 }
 
 /* Reads the server's "sandprocd ready: listen=... events=..." line. */
@@ -85,7 +84,7 @@ th_read_ready(th_server *s, int fd)
 	int64_t deadline = th_now_ms() + 20000;
 
 	while (n < sizeof(line) - 1 && th_now_ms() < deadline) {
-		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		if (poll(&pfd, 1, 200) <= 0) {
 			continue;
 		}
@@ -384,7 +383,7 @@ th_match_group(void *arg, pid_t pid, char st, pid_t ppid, pid_t pgrp, pid_t sid)
 int
 th_group_members(pid_t pgid, bool session)
 {
-	th_group_q q = {pgid, session};
+	th_group_q q = { pgid, session };
 	return (th_count_procs(th_match_group, &q));
 }
 

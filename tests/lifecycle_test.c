@@ -46,7 +46,7 @@ run(const char *const *argv, sandproc_v1_RunRequest *req, sandproc_v1_RunReply *
 static void
 test_run_exit_code_and_streams(void)
 {
-	const char *argv[] = {"sh", "-c", "printf out; printf err >&2; exit 3", NULL};
+	const char *argv[] = { "sh", "-c", "printf out; printf err >&2; exit 3", NULL };
 	sandproc_v1_RunReply rep;
 
 	fresh();
@@ -65,7 +65,7 @@ test_run_exit_code_and_streams(void)
 static void
 test_run_interleaves_output_in_order(void)
 {
-	const char *argv[] = {"sh", "-c", "echo 1; sleep 0.1; echo 2 >&2; sleep 0.1; echo 3", NULL};
+	const char *argv[] = { "sh", "-c", "echo 1; sleep 0.1; echo 2 >&2; sleep 0.1; echo 3", NULL };
 	sandproc_v1_RunReply rep;
 
 	ensure();
@@ -79,7 +79,7 @@ test_run_interleaves_output_in_order(void)
 static void
 test_run_feeds_stdin_bytes(void)
 {
-	const char *argv[] = {TESTCHILD_PATH, "echo", NULL};
+	const char *argv[] = { TESTCHILD_PATH, "echo", NULL };
 	sandproc_v1_RunRequest req;
 	sandproc_v1_RunReply rep;
 	uint8_t in[100000];
@@ -88,7 +88,11 @@ test_run_feeds_stdin_bytes(void)
 	for (size_t i = 0; i < sizeof(in); i++) {
 		in[i] = (uint8_t)(i % 251);
 	}
-	CHECK_OK(srv.c, sp_processes_set_config(srv.c, &(sandproc_v1_SetConfigRequest){.has_max_input_bytes_per_request = true, .max_input_bytes_per_request = 200000}, &(sandproc_v1_Config){0}, 0));
+	CHECK_OK(srv.c,
+	    sp_processes_set_config(srv.c,
+	        &(sandproc_v1_SetConfigRequest){
+	            .has_max_input_bytes_per_request = true, .max_input_bytes_per_request = 200000 },
+	        &(sandproc_v1_Config){ 0 }, 0));
 	memset(&req, 0, sizeof(req));
 	req.stdin.data = in;
 	req.stdin.len = sizeof(in);
@@ -97,7 +101,7 @@ test_run_feeds_stdin_bytes(void)
 	CHECK_INT(rep.stdout.len, sizeof(in));
 	CHECK(rep.stdout.len == sizeof(in) && memcmp(rep.stdout.data, in, sizeof(in)) == 0);
 	/* Without stdin bytes the command reads EOF at once. */
-	const char *cat[] = {"cat", NULL};
+	const char *cat[] = { "cat", NULL };
 	CHECK_OK(srv.c, run(cat, NULL, &rep));
 	CHECK_INT(rep.stdout.len, 0);
 }
@@ -105,7 +109,7 @@ test_run_feeds_stdin_bytes(void)
 static void
 test_run_timeout_kills_whole_group(void)
 {
-	const char *argv[] = {TESTCHILD_PATH, "fork-sleep", "60", NULL};
+	const char *argv[] = { TESTCHILD_PATH, "fork-sleep", "60", NULL };
 	sandproc_v1_RunRequest req;
 	sandproc_v1_RunReply rep;
 
@@ -124,7 +128,7 @@ static void
 test_run_does_not_wait_for_background_grandchild(void)
 {
 	/* The grandchild holds stdout open for 60 s; Run must end with the shell. */
-	const char *argv[] = {"sh", "-c", "sleep 60 & echo done", NULL};
+	const char *argv[] = { "sh", "-c", "sleep 60 & echo done", NULL };
 	sandproc_v1_RunReply rep;
 
 	ensure();
@@ -138,7 +142,7 @@ test_run_does_not_wait_for_background_grandchild(void)
 static void
 test_run_caps_output(void)
 {
-	const char *argv[] = {TESTCHILD_PATH, "both", "50000", NULL};
+	const char *argv[] = { TESTCHILD_PATH, "both", "50000", NULL };
 	sandproc_v1_RunRequest req;
 	sandproc_v1_RunReply rep;
 
@@ -152,18 +156,24 @@ test_run_caps_output(void)
 	CHECK(rep.stdout_truncated && rep.stderr_truncated && rep.output_truncated);
 	/* A cap above the configured maximum is held to it. */
 	sandproc_v1_Config cfg;
-	CHECK_OK(srv.c, sp_processes_set_config(srv.c, &(sandproc_v1_SetConfigRequest){.has_max_output_bytes = true, .max_output_bytes = 4096}, &cfg, 0));
+	CHECK_OK(srv.c,
+	    sp_processes_set_config(srv.c,
+	        &(sandproc_v1_SetConfigRequest){ .has_max_output_bytes = true, .max_output_bytes = 4096 },
+	        &cfg, 0));
 	req.max_output_bytes = 1 << 20;
 	CHECK_OK(srv.c, run(argv, &req, &rep));
 	CHECK_INT(rep.stdout.len, 4096);
-	CHECK_OK(srv.c, sp_processes_set_config(srv.c, &(sandproc_v1_SetConfigRequest){.has_max_output_bytes = true, .max_output_bytes = 1 << 20}, &cfg, 0));
+	CHECK_OK(srv.c,
+	    sp_processes_set_config(srv.c,
+	        &(sandproc_v1_SetConfigRequest){ .has_max_output_bytes = true, .max_output_bytes = 1 << 20 },
+	        &cfg, 0));
 }
 
 static void
 test_run_failures_name_the_cause(void)
 {
-	const char *missing[] = {"definitely-not-a-command", NULL};
-	const char *ls[] = {"ls", NULL};
+	const char *missing[] = { "definitely-not-a-command", NULL };
+	const char *ls[] = { "ls", NULL };
 	sandproc_v1_RunRequest req;
 	sandproc_v1_RunReply rep;
 	char path[300];
@@ -181,18 +191,18 @@ test_run_failures_name_the_cause(void)
 	fputs("#!/bin/sh\necho hi\n", f);
 	fclose(f);
 	chmod(path, 0644);
-	const char *noexec[] = {path, NULL};
+	const char *noexec[] = { path, NULL };
 	CHECK_INT(run(noexec, NULL, &rep), SP_PERMISSION_DENIED);
 	CHECK(strstr(sp_client_error(srv.c), "Permission denied") != NULL);
-	const char *empty[] = {NULL};
+	const char *empty[] = { NULL };
 	CHECK_INT(run(empty, NULL, &rep), SP_INVALID_ARGUMENT);
 }
 
 static void
 test_run_env_and_cwd(void)
 {
-	const char *argv[] = {"sh", "-c", "printf '%s|%s|%s' \"$FOO\" \"$(pwd)\" \"$HOME\"", NULL};
-	const char *env[] = {"FOO=bar baz", NULL};
+	const char *argv[] = { "sh", "-c", "printf '%s|%s|%s' \"$FOO\" \"$(pwd)\" \"$HOME\"", NULL };
+	const char *env[] = { "FOO=bar baz", NULL };
 	sandproc_v1_RunRequest req;
 	sandproc_v1_RunReply rep;
 	char want[600];
@@ -205,7 +215,7 @@ test_run_env_and_cwd(void)
 	snprintf(want, sizeof(want), "bar baz|%s|%s", srv.dir, getenv("HOME") ? getenv("HOME") : "");
 	CHECK_INT(rep.stdout.len, strlen(want));
 	CHECK(rep.stdout.len == strlen(want) && memcmp(rep.stdout.data, want, strlen(want)) == 0);
-	const char *bad[] = {"=x", NULL};
+	const char *bad[] = { "=x", NULL };
 	req.env = sp_strv_of(bad);
 	CHECK_INT(run(argv, &req, &rep), SP_INVALID_ARGUMENT);
 }
@@ -213,7 +223,7 @@ test_run_env_and_cwd(void)
 static void
 test_start_wait_get_exit_code(void)
 {
-	const char *argv[] = {"sh", "-c", "exit 7", NULL};
+	const char *argv[] = { "sh", "-c", "exit 7", NULL };
 	sandproc_v1_Process p, got;
 
 	fresh();
@@ -237,7 +247,7 @@ test_start_wait_get_exit_code(void)
 static void
 test_failed_start_is_recorded_with_cause(void)
 {
-	const char *argv[] = {"no-such-binary-here", NULL};
+	const char *argv[] = { "no-such-binary-here", NULL };
 	sandproc_v1_StartRequest req;
 	sandproc_v1_Process p, got;
 	sandproc_v1_ListRequest lreq;
@@ -254,7 +264,7 @@ test_failed_start_is_recorded_with_cause(void)
 	CHECK_INT(got.exit_code, 127);
 	CHECK(strstr(got.error, "no-such-binary-here") != NULL);
 	CHECK(strstr(got.error, "No such file or directory") != NULL);
-	req.argv = sp_strv_of((const char *[]){"ls", NULL});
+	req.argv = sp_strv_of((const char *[]){ "ls", NULL });
 	req.cwd = "/nope/nope";
 	CHECK_INT(sp_processes_start(srv.c, &req, &p, 0), SP_INVALID_ARGUMENT);
 	memset(&lreq, 0, sizeof(lreq));
@@ -268,7 +278,7 @@ test_failed_start_is_recorded_with_cause(void)
 }
 
 /* A shell that starts two more processes in its group and waits. */
-static const char *family[] = {"sh", "-c", "sleep 60 & sleep 60 & echo up; wait", NULL};
+static const char *family[] = { "sh", "-c", "sleep 60 & sleep 60 & echo up; wait", NULL };
 
 static void
 test_stop_kills_whole_group(void)
@@ -296,7 +306,7 @@ test_stop_kills_whole_group(void)
 static void
 test_stop_escalates_to_sigkill_after_grace(void)
 {
-	const char *argv[] = {TESTCHILD_PATH, "trap", NULL};
+	const char *argv[] = { TESTCHILD_PATH, "trap", NULL };
 	sandproc_v1_Process p, got;
 	sandproc_v1_StopRequest req;
 
@@ -334,7 +344,7 @@ test_kill_kills_whole_group(void)
 static void
 test_signal_by_name_and_number(void)
 {
-	const char *argv[] = {TESTCHILD_PATH, "usr1", NULL};
+	const char *argv[] = { TESTCHILD_PATH, "usr1", NULL };
 	sandproc_v1_Process p, got;
 	sandproc_v1_SignalRequest req;
 
@@ -367,7 +377,7 @@ test_signal_by_name_and_number(void)
 static void
 test_timeout_s_is_enforced(void)
 {
-	const char *argv[] = {"sleep", "60", NULL};
+	const char *argv[] = { "sleep", "60", NULL };
 	sandproc_v1_StartRequest req;
 	sandproc_v1_Process p, got;
 
@@ -385,7 +395,7 @@ test_timeout_s_is_enforced(void)
 static void
 test_delete_only_ended(void)
 {
-	const char *argv[] = {"sleep", "60", NULL};
+	const char *argv[] = { "sleep", "60", NULL };
 	sandproc_v1_Process p, got;
 	sandproc_v1_DeleteRequest req;
 	sandproc_v1_DeleteReply rep;
@@ -412,7 +422,7 @@ test_delete_only_ended(void)
 static void
 test_list_newest_first_paged_and_filtered(void)
 {
-	const char *t[] = {"true", NULL};
+	const char *t[] = { "true", NULL };
 	sandproc_v1_Process p[7], got;
 	sandproc_v1_ListRequest req;
 	sandproc_v1_ListReply *rep = malloc(sizeof(*rep));
@@ -496,7 +506,7 @@ start_one(void *arg)
 	sp_client *c = th_client(st->s);
 	sandproc_v1_StartRequest req;
 	sandproc_v1_Process p;
-	const char *argv[] = {"sleep", "30", NULL};
+	const char *argv[] = { "sleep", "30", NULL };
 
 	memset(&req, 0, sizeof(req));
 	req.argv = sp_strv_of(argv);
@@ -518,7 +528,7 @@ test_parallel_starts_never_exceed_limit(void)
 	sandproc_v1_SetConfigRequest set;
 	sandproc_v1_Config cfg;
 	sandproc_v1_HealthReply h;
-	starter st = {.s = &srv};
+	starter st = { .s = &srv };
 	pthread_t th[32];
 
 	fresh();
@@ -535,11 +545,11 @@ test_parallel_starts_never_exceed_limit(void)
 	CHECK_INT(atomic_load(&st.ok), 8);
 	CHECK_INT(atomic_load(&st.exhausted), 24);
 	CHECK_INT(atomic_load(&st.other), 0);
-	CHECK_OK(srv.c, sp_system_health(srv.c, &(sandproc_v1_HealthRequest){0}, &h, 0));
+	CHECK_OK(srv.c, sp_system_health(srv.c, &(sandproc_v1_HealthRequest){ 0 }, &h, 0));
 	CHECK_INT(h.running, 8);
 	/* And a Run counts against the same limit. */
 	sandproc_v1_RunReply rep;
-	const char *t[] = {"true", NULL};
+	const char *t[] = { "true", NULL };
 	CHECK_INT(run(t, NULL, &rep), SP_RESOURCE_EXHAUSTED);
 	CHECK(strstr(sp_client_error(srv.c), "max_concurrent_processes") != NULL);
 	fresh(); /* stops the eight */
@@ -548,7 +558,7 @@ test_parallel_starts_never_exceed_limit(void)
 static void
 test_no_zombies_after_1000_short_processes(void)
 {
-	const char *t[] = {"true", NULL};
+	const char *t[] = { "true", NULL };
 	sandproc_v1_Process p, got;
 	sandproc_v1_RunReply rep;
 	char ids[500][32];
@@ -567,7 +577,7 @@ test_no_zombies_after_1000_short_processes(void)
 	}
 	CHECK_INT(th_zombies_of(srv.pid), 0);
 	sandproc_v1_HealthReply h;
-	CHECK_OK(srv.c, sp_system_health(srv.c, &(sandproc_v1_HealthRequest){0}, &h, 0));
+	CHECK_OK(srv.c, sp_system_health(srv.c, &(sandproc_v1_HealthRequest){ 0 }, &h, 0));
 	CHECK_INT(h.running, 0);
 }
 
@@ -596,7 +606,7 @@ wait_one(void *arg)
 static void
 test_wait_returns_on_exit_while_others_are_served(void)
 {
-	const char *argv[] = {TESTCHILD_PATH, "usr1", NULL};
+	const char *argv[] = { TESTCHILD_PATH, "usr1", NULL };
 	sandproc_v1_Process p, got;
 	sandproc_v1_SignalRequest sreq;
 	waiter w[4];
@@ -628,7 +638,7 @@ test_wait_returns_on_exit_while_others_are_served(void)
 		CHECK_INT(w[i].got.state, sandproc_v1_State_STATE_EXITED);
 	}
 	/* A Wait with a timeout on a running process answers with it still running. */
-	const char *sl[] = {"sleep", "30", NULL};
+	const char *sl[] = { "sleep", "30", NULL };
 	sandproc_v1_WaitRequest wreq;
 	th_start(&srv, sl, &p);
 	memset(&wreq, 0, sizeof(wreq));
@@ -656,28 +666,30 @@ int
 main(int argc, char **argv)
 {
 	static const th_test tests[] = {
-	    {"test_run_exit_code_and_streams", test_run_exit_code_and_streams},
-	    {"test_run_interleaves_output_in_order", test_run_interleaves_output_in_order},
-	    {"test_run_feeds_stdin_bytes", test_run_feeds_stdin_bytes},
-	    {"test_run_timeout_kills_whole_group", test_run_timeout_kills_whole_group},
-	    {"test_run_does_not_wait_for_background_grandchild", test_run_does_not_wait_for_background_grandchild},
-	    {"test_run_caps_output", test_run_caps_output},
-	    {"test_run_failures_name_the_cause", test_run_failures_name_the_cause},
-	    {"test_run_env_and_cwd", test_run_env_and_cwd},
-	    {"test_start_wait_get_exit_code", test_start_wait_get_exit_code},
-	    {"test_failed_start_is_recorded_with_cause", test_failed_start_is_recorded_with_cause},
-	    {"test_stop_kills_whole_group", test_stop_kills_whole_group},
-	    {"test_stop_escalates_to_sigkill_after_grace", test_stop_escalates_to_sigkill_after_grace},
-	    {"test_kill_kills_whole_group", test_kill_kills_whole_group},
-	    {"test_signal_by_name_and_number", test_signal_by_name_and_number},
-	    {"test_timeout_s_is_enforced", test_timeout_s_is_enforced},
-	    {"test_delete_only_ended", test_delete_only_ended},
-	    {"test_list_newest_first_paged_and_filtered", test_list_newest_first_paged_and_filtered},
-	    {"test_config_validated_and_persisted", test_config_validated_and_persisted},
-	    {"test_parallel_starts_never_exceed_limit", test_parallel_starts_never_exceed_limit},
-	    {"test_no_zombies_after_1000_short_processes", test_no_zombies_after_1000_short_processes},
-	    {"test_wait_returns_on_exit_while_others_are_served", test_wait_returns_on_exit_while_others_are_served},
-	    {"test_exec_bash_and_python", test_exec_bash_and_python},
+		{ "test_run_exit_code_and_streams", test_run_exit_code_and_streams },
+		{ "test_run_interleaves_output_in_order", test_run_interleaves_output_in_order },
+		{ "test_run_feeds_stdin_bytes", test_run_feeds_stdin_bytes },
+		{ "test_run_timeout_kills_whole_group", test_run_timeout_kills_whole_group },
+		{ "test_run_does_not_wait_for_background_grandchild",
+		    test_run_does_not_wait_for_background_grandchild },
+		{ "test_run_caps_output", test_run_caps_output },
+		{ "test_run_failures_name_the_cause", test_run_failures_name_the_cause },
+		{ "test_run_env_and_cwd", test_run_env_and_cwd },
+		{ "test_start_wait_get_exit_code", test_start_wait_get_exit_code },
+		{ "test_failed_start_is_recorded_with_cause", test_failed_start_is_recorded_with_cause },
+		{ "test_stop_kills_whole_group", test_stop_kills_whole_group },
+		{ "test_stop_escalates_to_sigkill_after_grace", test_stop_escalates_to_sigkill_after_grace },
+		{ "test_kill_kills_whole_group", test_kill_kills_whole_group },
+		{ "test_signal_by_name_and_number", test_signal_by_name_and_number },
+		{ "test_timeout_s_is_enforced", test_timeout_s_is_enforced },
+		{ "test_delete_only_ended", test_delete_only_ended },
+		{ "test_list_newest_first_paged_and_filtered", test_list_newest_first_paged_and_filtered },
+		{ "test_config_validated_and_persisted", test_config_validated_and_persisted },
+		{ "test_parallel_starts_never_exceed_limit", test_parallel_starts_never_exceed_limit },
+		{ "test_no_zombies_after_1000_short_processes", test_no_zombies_after_1000_short_processes },
+		{ "test_wait_returns_on_exit_while_others_are_served",
+		    test_wait_returns_on_exit_while_others_are_served },
+		{ "test_exec_bash_and_python", test_exec_bash_and_python },
 	};
 	int rv = th_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]));
 	th_server_cleanup(&srv);

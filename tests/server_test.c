@@ -2,12 +2,12 @@
  * sandprocd as a network service: bad input on a raw REQ socket, requests
  * served concurrently, resent requests, records across restarts, shutdown.
  */
+#include <fcntl.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -60,7 +60,7 @@ check_healthy(th_server *s)
 static void
 test_health_over_tcp_port_zero(void)
 {
-	th_server s = {0};
+	th_server s = { 0 };
 
 	th_server_start(&s, true);
 	CHECK(strncmp(s.url, "tcp://127.0.0.1:", 16) == 0 && strcmp(s.url, "tcp://127.0.0.1:0") != 0);
@@ -71,7 +71,7 @@ test_health_over_tcp_port_zero(void)
 static void
 test_garbage_gets_an_error_and_server_stays_up(void)
 {
-	th_server s = {0};
+	th_server s = { 0 };
 	char msg[600];
 	uint8_t junk[256];
 
@@ -89,9 +89,9 @@ test_garbage_gets_an_error_and_server_stays_up(void)
 static void
 test_truncated_envelope_gets_an_error(void)
 {
-	th_server s = {0};
+	th_server s = { 0 };
 	sandproc_v1_StartRequest req;
-	const char *argv[] = {"sleep", "1", NULL};
+	const char *argv[] = { "sleep", "1", NULL };
 	const char *err;
 	nng_msg *m;
 	char msg[600];
@@ -99,7 +99,8 @@ test_truncated_envelope_gets_an_error(void)
 	th_server_start(&s, false);
 	memset(&req, 0, sizeof(req));
 	req.argv = sp_strv_of(argv);
-	sp_request_encode(&m, "sandproc.v1.Processes/Start", 5, NULL, sandproc_v1_StartRequest_fields, &req, &err);
+	sp_request_encode(
+	    &m, "sandproc.v1.Processes/Start", 5, NULL, sandproc_v1_StartRequest_fields, &req, &err);
 	for (size_t cut = 1; cut < nng_msg_len(m); cut += 3) {
 		int code = raw_call(&s, nng_msg_body(m), nng_msg_len(m) - cut, msg, sizeof(msg));
 		CHECK(code == SP_INVALID_ARGUMENT);
@@ -112,7 +113,7 @@ test_truncated_envelope_gets_an_error(void)
 static void
 test_200kb_of_junk_gets_an_error(void)
 {
-	th_server s = {0};
+	th_server s = { 0 };
 	size_t len = 200 * 1024;
 	uint8_t *junk = malloc(len);
 	char msg[600];
@@ -147,7 +148,7 @@ test_200kb_of_junk_gets_an_error(void)
 static void
 test_oversized_message_is_refused_and_server_stays_up(void)
 {
-	th_server s = {0};
+	th_server s = { 0 };
 	size_t len = 9 * 1024 * 1024; /* over the 8 MiB receive limit */
 	uint8_t *big = calloc(1, len);
 	nng_socket sock;
@@ -174,7 +175,7 @@ test_oversized_message_is_refused_and_server_stays_up(void)
 static void
 test_unknown_method_is_unimplemented(void)
 {
-	th_server s = {0};
+	th_server s = { 0 };
 	const char *err;
 	nng_msg *m;
 	char msg[600];
@@ -201,7 +202,7 @@ slow_run(void *arg)
 	sp_client *c = th_client(sc->s);
 	sandproc_v1_RunRequest req;
 	sandproc_v1_RunReply rep;
-	const char *argv[] = {"sleep", "3", NULL};
+	const char *argv[] = { "sleep", "3", NULL };
 
 	memset(&req, 0, sizeof(req));
 	req.argv = sp_strv_of(argv);
@@ -214,8 +215,8 @@ slow_run(void *arg)
 static void
 test_slow_request_does_not_delay_fast_one(void)
 {
-	th_server s = {0};
-	slow_call sc = {.s = &s};
+	th_server s = { 0 };
+	slow_call sc = { .s = &s };
 	pthread_t th;
 
 	th_server_start(&s, false);
@@ -234,11 +235,11 @@ test_slow_request_does_not_delay_fast_one(void)
 static void
 test_resent_start_is_not_executed_twice(void)
 {
-	th_server s = {0};
+	th_server s = { 0 };
 	sandproc_v1_StartRequest req;
 	sandproc_v1_ListRequest lreq;
 	sandproc_v1_ListReply *list = malloc(sizeof(*list));
-	const char *argv[] = {"sleep", "30", NULL};
+	const char *argv[] = { "sleep", "30", NULL };
 	sandproc_v1_Reply env[2];
 	sandproc_v1_Process p[2];
 	nng_socket sock;
@@ -252,12 +253,14 @@ test_resent_start_is_not_executed_twice(void)
 	CHECK_INT(nng_req0_open(&sock), 0);
 	CHECK_INT(nng_dial(sock, s.url, NULL, 0), 0);
 	for (int i = 0; i < 2; i++) {
-		sp_request_encode(&m, "sandproc.v1.Processes/Start", 0x5eed, NULL, sandproc_v1_StartRequest_fields, &req, &err);
+		sp_request_encode(&m, "sandproc.v1.Processes/Start", 0x5eed, NULL,
+		    sandproc_v1_StartRequest_fields, &req, &err);
 		CHECK_INT(nng_sendmsg(sock, m, 0), 0);
 		CHECK_INT(nng_recvmsg(sock, &r[i], 0), 0);
 		CHECK_INT(sp_reply_decode(r[i], &env[i], &err), SP_OK);
 		CHECK_INT(env[i].code, SP_OK);
-		CHECK(sp_pb_decode(sandproc_v1_Process_fields, &p[i], sizeof(p[i]), env[i].body.data, env[i].body.len, a, &err));
+		CHECK(sp_pb_decode(sandproc_v1_Process_fields, &p[i], sizeof(p[i]), env[i].body.data,
+		    env[i].body.len, a, &err));
 	}
 	CHECK_STR(p[0].id, p[1].id);
 	memset(&lreq, 0, sizeof(lreq));
@@ -275,11 +278,11 @@ test_resent_start_is_not_executed_twice(void)
 static void
 test_records_survive_restart(void)
 {
-	th_server s = {0};
+	th_server s = { 0 };
 	sandproc_v1_Process a, b, c, got;
-	const char *ok[] = {"sh", "-c", "exit 4", NULL};
-	const char *missing[] = {"no-such-program-xyz", NULL};
-	const char *sleeper[] = {"sleep", "60", NULL};
+	const char *ok[] = { "sh", "-c", "exit 4", NULL };
+	const char *missing[] = { "no-such-program-xyz", NULL };
+	const char *sleeper[] = { "sleep", "60", NULL };
 	sandproc_v1_StartRequest req;
 
 	th_server_start(&s, false);
@@ -311,11 +314,11 @@ test_records_survive_restart(void)
 static void
 test_crash_reattaches_live_and_settles_gone(void)
 {
-	th_server s = {0};
+	th_server s = { 0 };
 	sandproc_v1_Process live, gone, got;
 	sandproc_v1_KillRequest kreq;
-	const char *sleeper[] = {"sleep", "60", NULL};
-	const char *brief[] = {"sleep", "0.3", NULL};
+	const char *sleeper[] = { "sleep", "60", NULL };
+	const char *brief[] = { "sleep", "0.3", NULL };
 
 	th_server_start(&s, false);
 	th_start(&s, sleeper, &live);
@@ -342,7 +345,7 @@ test_crash_reattaches_live_and_settles_gone(void)
 static void
 test_second_server_on_same_data_is_refused(void)
 {
-	th_server s = {0};
+	th_server s = { 0 };
 	char data[300];
 	int st;
 
@@ -352,8 +355,8 @@ test_second_server_on_same_data_is_refused(void)
 	if (pid == 0) {
 		int null = open("/dev/null", 1);
 		dup2(null, 2);
-		execl(SANDPROCD_PATH, "sandprocd", "--listen", "tcp://127.0.0.1:0", "--events", "tcp://127.0.0.1:0",
-		    "--data", data, (char *)NULL);
+		execl(SANDPROCD_PATH, "sandprocd", "--listen", "tcp://127.0.0.1:0", "--events",
+		    "tcp://127.0.0.1:0", "--data", data, (char *)NULL);
 		_exit(127);
 	}
 	waitpid(pid, &st, 0);
@@ -366,17 +369,20 @@ int
 main(int argc, char **argv)
 {
 	static const th_test tests[] = {
-	    {"test_health_over_tcp_port_zero", test_health_over_tcp_port_zero},
-	    {"test_garbage_gets_an_error_and_server_stays_up", test_garbage_gets_an_error_and_server_stays_up},
-	    {"test_truncated_envelope_gets_an_error", test_truncated_envelope_gets_an_error},
-	    {"test_200kb_of_junk_gets_an_error", test_200kb_of_junk_gets_an_error},
-	    {"test_oversized_message_is_refused_and_server_stays_up", test_oversized_message_is_refused_and_server_stays_up},
-	    {"test_unknown_method_is_unimplemented", test_unknown_method_is_unimplemented},
-	    {"test_slow_request_does_not_delay_fast_one", test_slow_request_does_not_delay_fast_one},
-	    {"test_resent_start_is_not_executed_twice", test_resent_start_is_not_executed_twice},
-	    {"test_records_survive_restart", test_records_survive_restart},
-	    {"test_crash_reattaches_live_and_settles_gone", test_crash_reattaches_live_and_settles_gone},
-	    {"test_second_server_on_same_data_is_refused", test_second_server_on_same_data_is_refused},
+		{ "test_health_over_tcp_port_zero", test_health_over_tcp_port_zero },
+		{ "test_garbage_gets_an_error_and_server_stays_up",
+		    test_garbage_gets_an_error_and_server_stays_up },
+		{ "test_truncated_envelope_gets_an_error", test_truncated_envelope_gets_an_error },
+		{ "test_200kb_of_junk_gets_an_error", test_200kb_of_junk_gets_an_error },
+		{ "test_oversized_message_is_refused_and_server_stays_up",
+		    test_oversized_message_is_refused_and_server_stays_up },
+		{ "test_unknown_method_is_unimplemented", test_unknown_method_is_unimplemented },
+		{ "test_slow_request_does_not_delay_fast_one", test_slow_request_does_not_delay_fast_one },
+		{ "test_resent_start_is_not_executed_twice", test_resent_start_is_not_executed_twice },
+		{ "test_records_survive_restart", test_records_survive_restart },
+		{ "test_crash_reattaches_live_and_settles_gone",
+		    test_crash_reattaches_live_and_settles_gone },
+		{ "test_second_server_on_same_data_is_refused", test_second_server_on_same_data_is_refused },
 	};
 	return (th_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0])));
 }

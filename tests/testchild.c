@@ -83,7 +83,7 @@ main(int argc, char **argv)
 		for (int c = 0; c < k; c++) {
 			memset(buf, 'a' + c % 26, (size_t)size);
 			write_all(1, buf, (size_t)size);
-			struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+			struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
 			nanosleep(&ts, NULL);
 		}
 		free(buf);

@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# The sandproc CLI against a real sandprocd: verbs, --json, exit codes.
+# usage: cli_test.sh SANDPROCD SANDPROC TESTCHILD
+set -u
+daemon=$1 cli=$2 testchild=$3
+dir=$(mktemp -d "${TMPDIR:-/tmp}/sandproc-cli-XXXXXX")
+passed=0 failed=0
+
+cleanup() {
+	[ -n "${dpid:-}" ] && kill "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+
+"$daemon" --listen "ipc://$dir/req.sock" --events "ipc://$dir/ev.sock" --data "$dir/data" \
+	>"$dir/ready" 2>"$dir/daemon.log" &
+dpid=$!
+for _ in $(seq 200); do grep -q ready "$dir/ready" 2>/dev/null && break; sleep 0.05; done
+export SANDPROC_URL="ipc://$dir/req.sock" SANDPROC_EVENTS_URL="ipc://$dir/ev.sock"
+
+# check NAME EXPECTED_EXIT COMMAND...: runs it, keeps stdout in $out and stderr in $err.
+check() {
+	local name=$1 want=$2
+	shift 2
+	"$@" >"$dir/out" 2>"$dir/err"
+	local got=$?
+	out=$(cat "$dir/out") err=$(cat "$dir/err")
+	if [ "$got" = "$want" ]; then
+		passed=$((passed + 1))
+	else
+		failed=$((failed + 1))
+		echo "FAIL $name: exit $got, wanted $want; stdout: $out; stderr: $err"
+	fi
+}
+
+# expect NAME CONDITION (a shell test on $out/$err)
+expect() {
+	if eval "$2"; then
+		passed=$((passed + 1))
+	else
+		failed=$((failed + 1))
+		echo "FAIL $1: $2; stdout: $out; stderr: $err"
+	fi
+}
+
+is_json() { python3 -c 'import json,sys; [json.loads(l) for l in sys.stdin if l.strip()]' <<<"$1"; }
+
+check health 0 "$cli" health
+expect health-text '[[ $out == ok:* ]]'
+check health-json 0 "$cli" --json health
+expect health-json-valid 'is_json "$out" && [[ $out == *\"version\":\"0.1.0\"* ]]'
+
+check run-ok 0 "$cli" run -- echo hello
+expect run-stdout '[ "$out" = hello ]'
+check run-code 3 "$cli" run -- sh -c 'echo to-err >&2; exit 3'
+expect run-stderr '[ "$err" = to-err ]'
+check run-not-found 127 "$cli" run -- no-such-command-anywhere
+expect run-not-found-msg '[[ $err == "sandproc: NOT_FOUND: "* ]]'
+printf '#!/bin/sh\n' >"$dir/noexec" && chmod 644 "$dir/noexec"
+check run-not-executable 126 "$cli" run -- "$dir/noexec"
+check run-timeout 124 "$cli" run --timeout 200 -- sleep 10
+check run-killed 137 "$cli" run -- sh -c 'kill -9 $$'
+check run-cwd-env 0 "$cli" run --cwd "$dir" -e GREETING=hi -- sh -c 'echo "$GREETING $(pwd)"'
+expect run-cwd-env-out '[ "$out" = "hi $dir" ]'
+check run-stdin 0 bash -c "printf 'abc' | '$cli' run -i -- cat"
+expect run-stdin-out '[ "$out" = abc ]'
+check run-json 0 "$cli" --json run -- printf 'x\n'
+expect run-json-valid 'is_json "$out" && [[ $out == *"\"stdout\":\"x\\n\""* ]]'
+check run-usage 2 "$cli" run --bogus -- true
+
+check exec-bash 4 "$cli" exec bash 'echo from-bash; exit 4'
+expect exec-bash-out '[ "$out" = from-bash ]'
+check exec-python 0 "$cli" exec python 'print(6*7)'
+expect exec-python-out '[ "$out" = 42 ]'
+
+check start 0 "$cli" start --name sleeper --label team=a -- sleep 30
+id=$out
+expect start-id '[[ $id =~ ^proc_[0-9a-f]{24}$ ]]'
+check ps 0 "$cli" ps --state running
+expect ps-lists '[[ $out == *"$id"*sleeper* ]]'
+check ps-json 0 "$cli" --json ps
+expect ps-json-valid 'is_json "$out" && [[ $out == *"\"labels\":[\"team=a\"]"* ]]'
+check get 0 "$cli" get "$id"
+expect get-state '[[ $out == *"state       running"* ]]'
+check stop 0 "$cli" stop "$id" --wait 5000
+expect stop-out '[ "$out" = "$id killed" ]'
+check wait-killed 143 "$cli" wait "$id"
+check rm 0 "$cli" rm "$id"
+check get-gone 1 "$cli" get "$id"
+expect get-gone-msg '[[ $err == "sandproc: NOT_FOUND: "* ]]'
+
+check start-exit 0 "$cli" start -- sh -c 'echo one; echo two >&2; exit 5'
+id=$out
+check wait-code 5 "$cli" wait "$id"
+check logs 0 "$cli" logs "$id"
+expect logs-out '[ "$out" = "one
+two" ]'
+check logs-stderr 0 "$cli" logs "$id" --stream stderr
+expect logs-stderr-out '[ "$out" = two ]'
+check logs-tail 0 "$cli" logs "$id" --tail 1
+expect logs-tail-out '[ "$out" = two ]'
+check logs-json 0 "$cli" --json logs "$id"
+expect logs-json-valid 'is_json "$out" && [[ $out == *\"stream\":\"stderr\"* ]]'
+check rm-running-refused 1 "$cli" rm "$("$cli" start -- sleep 30)"
+expect rm-running-msg '[[ $err == "sandproc: FAILED_PRECONDITION: "* ]]'
+
+check follow-start 0 "$cli" start -- "$testchild" chunks 20 10 20
+id=$out
+check follow 0 "$cli" logs "$id" --follow
+expect follow-all '[ "${#out}" = 200 ]'
+
+check input-start 0 "$cli" start -- "$testchild" echo
+id=$out
+check input 0 "$cli" input "$id" 'typed text'
+check input-eof 0 "$cli" input "$id" --eof
+check input-wait 0 "$cli" wait "$id"
+check input-logs 0 "$cli" logs "$id"
+expect input-echoed '[ "$out" = "typed text" ]'
+check input-ended 1 "$cli" input "$id" more
+
+check signal-start 0 "$cli" start -- "$testchild" usr1
+id=$out
+sleep 0.2
+check signal 0 "$cli" signal "$id" USR1
+check signal-bad 1 "$cli" signal "$id" NOSUCH
+check kill 0 "$cli" kill "$id" --wait 5000
+check wait-sigkill 137 "$cli" wait "$id"
+
+check tty-start 0 "$cli" start --tty --cols 50 --rows 10 -- sh -c 'printf "\033[3;5Hhere"; sleep 30'
+id=$out
+sleep 0.3
+check screen 0 "$cli" screen "$id"
+expect screen-rows '[ "$(sed -n 3p "$dir/out")" = "    here" ] && [ "$(wc -l <"$dir/out")" = 10 ]'
+check resize 0 "$cli" resize "$id" 60 12
+check resize-bad 1 "$cli" resize "$id" 0 12
+expect resize-bad-msg '[[ $err == "sandproc: INVALID_ARGUMENT: "* ]]'
+check tty-kill 0 "$cli" kill "$id" --wait 5000
+
+check config 0 "$cli" config
+expect config-out '[[ $out == *"max_concurrent_processes    64"* ]]'
+check config-set 0 "$cli" config set max_output_bytes=2048 default_run_timeout_ms=5000
+expect config-set-out '[[ $out == *"max_output_bytes            2048"* ]]'
+check config-set-invalid 1 "$cli" config set max_concurrent_processes=0
+check config-set-unknown 2 "$cli" config set nope=1
+check config-json 0 "$cli" --json config get
+expect config-json-valid 'is_json "$out" && [[ $out == *\"default_run_timeout_ms\":5000* ]]'
+
+check unknown-verb 2 "$cli" frobnicate
+check no-server 1 "$cli" --server "ipc://$dir/nothing.sock" health
+expect no-server-msg '[[ $err == "sandproc: UNAVAILABLE: "* ]]'
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]

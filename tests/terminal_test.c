@@ -1,0 +1,412 @@
+/*
+ * Terminals: PTY children, Resize, the libtsm Screen, terminal replies, and
+ * `sandproc attach` driven through a real PTY.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pty.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static th_server srv;
+
+static void
+ensure(void)
+{
+	if (srv.pid <= 0) {
+		th_server_start(&srv, false);
+	}
+}
+
+static void
+start_tty(const char *const *argv, uint32_t cols, uint32_t rows, sandproc_v1_Process *p)
+{
+	sandproc_v1_StartRequest req;
+
+	memset(&req, 0, sizeof(req));
+	req.argv = sp_strv_of(argv);
+	req.tty = true;
+	req.cols = cols;
+	req.rows = rows;
+	CHECK_OK(srv.c, sp_processes_start(srv.c, &req, p, 0));
+}
+
+/* Polls the PTY log until it contains needle (or 10 s pass). */
+static bool
+wait_for_output(const char *id, const char *needle)
+{
+	int64_t deadline = th_now_ms() + 10000;
+
+	while (th_now_ms() < deadline) {
+		size_t len;
+		uint8_t *b = th_logs(srv.c, id, sandproc_v1_Stream_STREAM_PTY, &len);
+		bool found = strstr((char *)b, needle) != NULL;
+		free(b);
+		if (found) {
+			return (true);
+		}
+		th_sleep_ms(20);
+	}
+	return (false);
+}
+
+static void
+kill_and_wait(const char *id)
+{
+	sandproc_v1_KillRequest req;
+	sandproc_v1_Process got;
+
+	memset(&req, 0, sizeof(req));
+	strcpy(req.id, id);
+	req.wait_ms = 10000;
+	CHECK_OK(srv.c, sp_processes_kill(srv.c, &req, &got, 20000));
+	CHECK(got.state != sandproc_v1_State_STATE_RUNNING);
+}
+
+static int
+send_input(const char *id, const char *s, bool eof)
+{
+	sandproc_v1_SendInputRequest req;
+	sandproc_v1_SendInputReply rep;
+
+	memset(&req, 0, sizeof(req));
+	strcpy(req.id, id);
+	req.data = sp_bytes_of_str(s);
+	req.eof = eof;
+	return (sp_processes_send_input(srv.c, &req, &rep, 0));
+}
+
+static void
+test_child_sees_a_real_terminal(void)
+{
+	const char *argv[] = { "sh", "-c",
+		"tty; stty size; echo \"term=$TERM\"; [ -t 0 ] && echo stdin-is-tty", NULL };
+	sandproc_v1_Process p, got;
+	size_t len;
+	uint8_t *b;
+
+	ensure();
+	start_tty(argv, 100, 30, &p);
+	CHECK(p.tty);
+	CHECK_INT(p.cols, 100);
+	th_wait(&srv, p.id, &got);
+	CHECK_INT(got.exit_code, 0);
+	b = th_logs(srv.c, p.id, sandproc_v1_Stream_STREAM_PTY, &len);
+	CHECK(strstr((char *)b, "/dev/pts/") != NULL);
+	CHECK(strstr((char *)b, "30 100") != NULL);
+	CHECK(strstr((char *)b, "term=xterm-256color") != NULL);
+	CHECK(strstr((char *)b, "stdin-is-tty") != NULL);
+	free(b);
+	/* Nothing of a TTY process goes to stdout/stderr streams. */
+	b = th_logs(srv.c, p.id, sandproc_v1_Stream_STREAM_STDOUT, &len);
+	CHECK_INT(len, 0);
+	free(b);
+}
+
+static void
+test_caller_term_is_kept(void)
+{
+	const char *argv[] = { "sh", "-c", "echo \"term=$TERM\"", NULL };
+	const char *env[] = { "TERM=vt100", NULL };
+	sandproc_v1_StartRequest req;
+	sandproc_v1_Process p, got;
+	size_t len;
+
+	ensure();
+	memset(&req, 0, sizeof(req));
+	req.argv = sp_strv_of(argv);
+	req.env = sp_strv_of(env);
+	req.tty = true;
+	CHECK_OK(srv.c, sp_processes_start(srv.c, &req, &p, 0));
+	th_wait(&srv, p.id, &got);
+	uint8_t *b = th_logs(srv.c, p.id, 0, &len);
+	CHECK(strstr((char *)b, "term=vt100") != NULL);
+	free(b);
+}
+
+static void
+test_resize_reaches_the_child(void)
+{
+	const char *argv[] = { "bash", "--norc", "-c",
+		"trap 'stty size' WINCH; echo ready; while :; do sleep 0.05; done", NULL };
+	sandproc_v1_Process p;
+	sandproc_v1_ResizeRequest req;
+	sandproc_v1_ResizeReply rep;
+
+	ensure();
+	start_tty(argv, 80, 24, &p);
+	CHECK(wait_for_output(p.id, "ready"));
+	memset(&req, 0, sizeof(req));
+	strcpy(req.id, p.id);
+	req.cols = 132;
+	req.rows = 43;
+	CHECK_OK(srv.c, sp_processes_resize(srv.c, &req, &rep, 0));
+	CHECK(wait_for_output(p.id, "43 132"));
+	sandproc_v1_Process got;
+	CHECK_OK(srv.c, th_get(&srv, p.id, &got));
+	CHECK_INT(got.cols, 132);
+	CHECK_INT(got.rows, 43);
+	req.cols = 0;
+	CHECK_INT(sp_processes_resize(srv.c, &req, &rep, 0), SP_INVALID_ARGUMENT);
+	kill_and_wait(p.id);
+	req.cols = 100;
+	CHECK_INT(sp_processes_resize(srv.c, &req, &rep, 0), SP_FAILED_PRECONDITION);
+}
+
+static void
+test_resize_of_non_tty_is_refused(void)
+{
+	const char *argv[] = { "sleep", "30", NULL };
+	sandproc_v1_Process p;
+	sandproc_v1_ResizeRequest req;
+	sandproc_v1_ResizeReply rep;
+	sandproc_v1_ScreenRequest sreq;
+	sandproc_v1_ScreenReply srep;
+
+	ensure();
+	th_start(&srv, argv, &p);
+	memset(&req, 0, sizeof(req));
+	strcpy(req.id, p.id);
+	req.cols = 100;
+	req.rows = 30;
+	CHECK_INT(sp_processes_resize(srv.c, &req, &rep, 0), SP_FAILED_PRECONDITION);
+	memset(&sreq, 0, sizeof(sreq));
+	strcpy(sreq.id, p.id);
+	CHECK_INT(sp_processes_screen(srv.c, &sreq, &srep, 0), SP_FAILED_PRECONDITION);
+	kill_and_wait(p.id);
+}
+
+static void
+test_screen_places_text_by_cursor_movement(void)
+{
+	const char *argv[] = { "sh", "-c",
+		"printf '\\033[2J\\033[5;10HX\\033[1;1Htop\\033[3;4Hmid'; echo; sleep 30", NULL };
+	sandproc_v1_Process p, got;
+	sandproc_v1_ScreenRequest req;
+	sandproc_v1_ScreenReply rep;
+
+	ensure();
+	start_tty(argv, 40, 12, &p);
+	CHECK(wait_for_output(p.id, "mid"));
+	memset(&req, 0, sizeof(req));
+	strcpy(req.id, p.id);
+	CHECK_OK(srv.c, sp_processes_screen(srv.c, &req, &rep, 0));
+	CHECK_INT(rep.cols, 40);
+	CHECK_INT(rep.rows, 12);
+	CHECK_INT(rep.lines.n, 12);
+	CHECK_STR(rep.lines.v[0], "top");
+	CHECK_STR(rep.lines.v[2], "   mid");
+	CHECK_STR(rep.lines.v[4], "         X");
+	CHECK_STR(rep.lines.v[1], "");
+	/* After "mid" at row 3 col 4 the cursor went to the next line. */
+	CHECK_INT(rep.cursor_y, 3);
+	CHECK_INT(rep.cursor_x, 0);
+	CHECK(rep.sequence >= 1);
+	kill_and_wait(p.id);
+	/* An ended TTY process's screen is rebuilt from its log. */
+	CHECK_OK(srv.c, sp_processes_screen(srv.c, &req, &rep, 0));
+	CHECK_STR(rep.lines.v[4], "         X");
+	CHECK_OK(srv.c, th_get(&srv, p.id, &got));
+}
+
+static void
+test_terminal_replies_go_back_to_the_pty(void)
+{
+	/* Ask the terminal where the cursor is; the answer must come back as input. */
+	const char *argv[] = { "bash", "--norc", "-c",
+		"stty -echo -icanon; printf '\\033[3;7H\\033[6n'; IFS= read -r -d R -t 5 reply; "
+		"printf '\\n<%s>\\n' \"${reply#*[}\"",
+		NULL };
+	sandproc_v1_Process p, got;
+
+	ensure();
+	start_tty(argv, 80, 24, &p);
+	th_wait(&srv, p.id, &got);
+	CHECK_INT(got.exit_code, 0);
+	size_t len;
+	uint8_t *b = th_logs(srv.c, p.id, 0, &len);
+	CHECK(strstr((char *)b, "<3;7>") != NULL);
+	free(b);
+}
+
+static void
+test_tty_input_and_eof(void)
+{
+	const char *argv[] = { "cat", NULL };
+	sandproc_v1_Process p, got;
+
+	ensure();
+	start_tty(argv, 80, 24, &p);
+	CHECK_OK(srv.c, send_input(p.id, "abc\n", false));
+	CHECK(wait_for_output(p.id, "abc\r\nabc\r\n")); /* echo, then cat's copy */
+	CHECK_OK(srv.c, send_input(p.id, "", true));    /* ^D at line start */
+	th_wait(&srv, p.id, &got);
+	CHECK_INT(got.state, sandproc_v1_State_STATE_EXITED);
+	CHECK_INT(got.exit_code, 0);
+}
+
+static void
+test_stop_ends_every_job_of_a_tty_shell(void)
+{
+	const char *argv[] = { "bash", "--norc", "-i", NULL };
+	sandproc_v1_Process p, got;
+	sandproc_v1_StopRequest req;
+
+	ensure();
+	start_tty(argv, 80, 24, &p);
+	/* Job control puts each job in a process group of its own. */
+	CHECK_OK(srv.c, send_input(p.id, "sleep 60 & sleep 61 & echo jobs-$((40+2))\n", false));
+	CHECK(wait_for_output(p.id, "jobs-42"));
+	CHECK(th_group_members(p.pid, true) >= 3);
+	memset(&req, 0, sizeof(req));
+	strcpy(req.id, p.id);
+	req.grace_ms = 500;
+	req.wait_ms = 10000;
+	CHECK_OK(srv.c, sp_processes_stop(srv.c, &req, &got, 20000));
+	CHECK(got.state != sandproc_v1_State_STATE_RUNNING);
+	th_sleep_ms(100);
+	CHECK_INT(th_group_members(p.pid, true), 0);
+}
+
+/* Runs `sandproc attach id` on a new PTY; returns its pid and the master fd. */
+static pid_t
+attach_spawn(const char *id, int *master)
+{
+	struct winsize ws = { .ws_row = 20, .ws_col = 70 };
+	pid_t pid = forkpty(master, NULL, NULL, &ws);
+
+	if (pid == 0) {
+		execl(SANDPROC_CLI_PATH, "sandproc", "--server", srv.url, "--events", srv.events, "attach",
+		    id, (char *)NULL);
+		_exit(127);
+	}
+	return (pid);
+}
+
+/* Reads the attach's terminal until needle shows (or 10 s); keeps what was read. */
+static bool
+attach_expect(int master, char *seen, size_t cap, size_t *len, const char *needle)
+{
+	int64_t deadline = th_now_ms() + 10000;
+
+	while (th_now_ms() < deadline) {
+		seen[*len] = '\0';
+		if (strstr(seen, needle) != NULL) {
+			return (true);
+		}
+		struct pollfd pfd = { .fd = master, .events = POLLIN };
+		if (poll(&pfd, 1, 100) <= 0) {
+			continue;
+		}
+		ssize_t n = read(master, seen + *len, cap - 1 - *len);
+		if (n <= 0) {
+			break;
+		}
+		*len += (size_t)n;
+		if (*len > cap / 2) {
+			/* Keep the tail only. */
+			memmove(seen, seen + *len - cap / 4, cap / 4);
+			*len = cap / 4;
+		}
+	}
+	seen[*len] = '\0';
+	return (strstr(seen, needle) != NULL);
+}
+
+static int
+attach_exit_code(pid_t pid, int master)
+{
+	char buf[4096];
+	int st = 0;
+	int64_t deadline = th_now_ms() + 10000;
+
+	while (waitpid(pid, &st, WNOHANG) == 0) {
+		if (th_now_ms() > deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			return (-1);
+		}
+		/* Keep the PTY drained so the attach never blocks writing. */
+		struct pollfd pfd = { .fd = master, .events = POLLIN };
+		if (poll(&pfd, 1, 50) > 0 && read(master, buf, sizeof(buf)) < 0 && errno != EAGAIN) {
+			th_sleep_ms(10);
+		}
+	}
+	return (WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+}
+
+static void
+test_attach_types_reads_and_exits_with_the_code(void)
+{
+	const char *argv[] = { "bash", "--norc", "-i", NULL };
+	sandproc_v1_Process p, got;
+	char seen[65536];
+	size_t len = 0;
+	int master;
+
+	ensure();
+	start_tty(argv, 80, 24, &p);
+	/* Output from before the attach must show on the first screen. */
+	CHECK_OK(srv.c, send_input(p.id, "echo before-$((2+3))\n", false));
+	CHECK(wait_for_output(p.id, "before-5"));
+	pid_t pid = attach_spawn(p.id, &master);
+	CHECK(attach_expect(master, seen, sizeof(seen), &len, "before-5"));
+	/* The attach took the local window size. */
+	CHECK(write(master, "stty size\r", 10) == 10);
+	CHECK(attach_expect(master, seen, sizeof(seen), &len, "20 70"));
+	CHECK(write(master, "echo typed-$((6*7))\r", 20) == 20);
+	CHECK(attach_expect(master, seen, sizeof(seen), &len, "typed-42"));
+	CHECK(write(master, "exit 3\r", 7) == 7);
+	CHECK_INT(attach_exit_code(pid, master), 3);
+	close(master);
+	th_wait(&srv, p.id, &got);
+	CHECK_INT(got.exit_code, 3);
+}
+
+static void
+test_attach_detach_key_leaves_it_running(void)
+{
+	const char *argv[] = { "bash", "--norc", "-i", NULL };
+	sandproc_v1_Process p, got;
+	char seen[65536];
+	size_t len = 0;
+	int master;
+
+	ensure();
+	start_tty(argv, 80, 24, &p);
+	CHECK_OK(srv.c, send_input(p.id, "echo ready-$((1+1))\n", false));
+	CHECK(wait_for_output(p.id, "ready-2"));
+	pid_t pid = attach_spawn(p.id, &master);
+	CHECK(attach_expect(master, seen, sizeof(seen), &len, "ready-2"));
+	CHECK(write(master, "\x1d", 1) == 1);
+	CHECK_INT(attach_exit_code(pid, master), 0);
+	close(master);
+	CHECK_OK(srv.c, th_get(&srv, p.id, &got));
+	CHECK_INT(got.state, sandproc_v1_State_STATE_RUNNING);
+	kill_and_wait(p.id);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const th_test tests[] = {
+		{ "test_child_sees_a_real_terminal", test_child_sees_a_real_terminal },
+		{ "test_caller_term_is_kept", test_caller_term_is_kept },
+		{ "test_resize_reaches_the_child", test_resize_reaches_the_child },
+		{ "test_resize_of_non_tty_is_refused", test_resize_of_non_tty_is_refused },
+		{ "test_screen_places_text_by_cursor_movement", test_screen_places_text_by_cursor_movement },
+		{ "test_terminal_replies_go_back_to_the_pty", test_terminal_replies_go_back_to_the_pty },
+		{ "test_tty_input_and_eof", test_tty_input_and_eof },
+		{ "test_stop_ends_every_job_of_a_tty_shell", test_stop_ends_every_job_of_a_tty_shell },
+		{ "test_attach_types_reads_and_exits_with_the_code",
+		    test_attach_types_reads_and_exits_with_the_code },
+		{ "test_attach_detach_key_leaves_it_running", test_attach_detach_key_leaves_it_running },
+	};
+	int rv = th_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]));
+	th_server_cleanup(&srv);
+	return (rv);
+}

@@ -206,7 +206,8 @@ sp_follow(sp_client *c, const char *id, const sp_follow_opts *opts, sp_follow_fn
 		goto out;
 	}
 	/* Subscribe before reading history, so nothing falls between the two. */
-	feed = follow_subscribe(&sock, sp_resolve_events_url(opts->events_url), id, rec.tty, opts->recv_buffer);
+	feed =
+	    follow_subscribe(&sock, sp_resolve_events_url(opts->events_url), id, rec.tty, opts->recv_buffer);
 	if (feed) {
 		nng_socket_set_ms(sock, NNG_OPT_RECVTIMEO, opts->poll_ms > 0 ? opts->poll_ms : 500);
 	}

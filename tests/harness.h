@@ -16,38 +16,38 @@
 
 extern int th_failures;
 
-#define CHECK(cond)                                                                              \
-	do {                                                                                     \
-		if (!(cond)) {                                                                   \
-			th_fail(__FILE__, __LINE__, "%s", #cond);                                \
-		}                                                                                \
+#define CHECK(cond)                                               \
+	do {                                                      \
+		if (!(cond)) {                                    \
+			th_fail(__FILE__, __LINE__, "%s", #cond); \
+		}                                                 \
 	} while (0)
 
-#define CHECK_INT(a, b)                                                                          \
-	do {                                                                                     \
-		long long _a = (long long)(a), _b = (long long)(b);                              \
-		if (_a != _b) {                                                                  \
-			th_fail(__FILE__, __LINE__, "%s == %s (%lld != %lld)", #a, #b, _a, _b);   \
-		}                                                                                \
+#define CHECK_INT(a, b)                                                                         \
+	do {                                                                                    \
+		long long _a = (long long)(a), _b = (long long)(b);                             \
+		if (_a != _b) {                                                                 \
+			th_fail(__FILE__, __LINE__, "%s == %s (%lld != %lld)", #a, #b, _a, _b); \
+		}                                                                               \
 	} while (0)
 
-#define CHECK_STR(a, b)                                                                          \
-	do {                                                                                     \
-		const char *_a = (a), *_b = (b);                                                 \
-		if (_a == NULL || _b == NULL || strcmp(_a, _b) != 0) {                           \
-			th_fail(__FILE__, __LINE__, "%s == %s (\"%s\" != \"%s\")", #a, #b,       \
-			    _a ? _a : "(null)", _b ? _b : "(null)");                             \
-		}                                                                                \
+#define CHECK_STR(a, b)                                                                    \
+	do {                                                                               \
+		const char *_a = (a), *_b = (b);                                           \
+		if (_a == NULL || _b == NULL || strcmp(_a, _b) != 0) {                     \
+			th_fail(__FILE__, __LINE__, "%s == %s (\"%s\" != \"%s\")", #a, #b, \
+			    _a ? _a : "(null)", _b ? _b : "(null)");                       \
+		}                                                                          \
 	} while (0)
 
 /* A call that must succeed: on failure prints the client's error. */
-#define CHECK_OK(c, call)                                                                        \
-	do {                                                                                     \
-		int _code = (call);                                                              \
-		if (_code != SP_OK) {                                                            \
-			th_fail(__FILE__, __LINE__, "%s: %s: %s", #call, sp_status_name(_code),  \
-			    sp_client_error(c));                                                 \
-		}                                                                                \
+#define CHECK_OK(c, call)                                                                       \
+	do {                                                                                    \
+		int _code = (call);                                                             \
+		if (_code != SP_OK) {                                                           \
+			th_fail(__FILE__, __LINE__, "%s: %s: %s", #call, sp_status_name(_code), \
+			    sp_client_error(c));                                                \
+		}                                                                               \
 	} while (0)
 
 void th_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

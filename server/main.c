@@ -34,6 +34,20 @@ static const sp_service *const main_services[] = {
 	NULL,
 };
 
+/*
+ * Answered on nng's callback thread, with no hand-off: calls that never
+ * block (no waiting on children, no file reads, no replay-cache wait).
+ */
+static const sp_method *const main_inline_methods[] = {
+	&sp_system_methods[SP_SYSTEM_HEALTH],
+	&sp_processes_methods[SP_PROCESSES_GET],
+	&sp_processes_methods[SP_PROCESSES_LIST],
+	&sp_processes_methods[SP_PROCESSES_GET_CONFIG],
+	&sp_processes_methods[SP_PROCESSES_SCREEN],
+	&sp_processes_methods[SP_PROCESSES_RESIZE],
+	NULL,
+};
+
 static void
 main_usage(FILE *f)
 {
@@ -161,8 +175,8 @@ main(int argc, char **argv)
 		return (1);
 	}
 	supervisor_reconcile(srv.sup);
-	if (rpc_server_start(&rs, &srv, listen, main_services, bound_listen, sizeof(bound_listen), err,
-	        sizeof(err)) != 0) {
+	if (rpc_server_start(&rs, &srv, listen, main_services, main_inline_methods, bound_listen,
+	        sizeof(bound_listen), err, sizeof(err)) != 0) {
 		util_log("%s", err);
 		supervisor_stop(srv.sup, 0);
 		return (1);

@@ -1,11 +1,13 @@
 /*
  * What handlers (rpc_*.c) see of a call, and the REP side that serves them.
  *
- * The path of one call: a worker thread receives a request on its own nng
- * context (rpc_server.c), decodes the envelope, finds the method in the
- * generated tables, answers a resent non-idempotent request from the
- * replay cache (dedup.c), decodes the body and calls the handler; the
- * handler's return code and reply go back on the same context.
+ * The path of one call: an nng context's callback receives a request
+ * (rpc_server.c), decodes the envelope and finds the method in the
+ * generated tables; a call that cannot block is carried out right there,
+ * any other by a worker thread. Carrying out: a resent non-idempotent
+ * request is answered from the replay cache (dedup.c), else the body is
+ * decoded and the handler called; its code and reply go back on the same
+ * context.
  */
 #ifndef RPC_H
 #define RPC_H
@@ -40,12 +42,14 @@ int rpc_get_record(sp_call *call, const char *id, sandproc_v1_Process *out);
 typedef struct rpc_server rpc_server;
 
 /*
- * Listens on url and serves services (NULL-terminated) from a pool of
- * worker threads that grows while every worker is busy. *bound gets the URL
- * with the real port when url asked for port 0.
+ * Listens on url and serves services (NULL-terminated). Methods listed in
+ * inline_methods (NULL-terminated; they must never block) are answered on
+ * nng's callback thread; the rest by a pool of worker threads that grows
+ * while every worker is busy. *bound gets the URL with the real port when
+ * url asked for port 0.
  */
 int rpc_server_start(rpc_server **out, server *srv, const char *url, const sp_service *const *services,
-    char *bound, size_t boundlen, char *err, size_t errlen);
+    const sp_method *const *inline_methods, char *bound, size_t boundlen, char *err, size_t errlen);
 
 /* Stops taking requests; calls in progress finish (their replies are dropped). */
 void rpc_server_close(rpc_server *rs);

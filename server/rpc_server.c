@@ -12,32 +12,55 @@
 #include "dedup.h"
 #include "util.h"
 
-/* Workers start few and grow while all are busy (Wait and Run block one each). */
-#define RPC_WORKERS_START 4
+/*
+ * Each nng context runs a small state machine in its aio callback:
+ * receive -> (answer inline | hand to a worker) -> send -> receive.
+ *
+ * Calls that cannot block (Health, Get, List, ...) are answered inside the
+ * callback, on nng's own thread: no hand-off to another thread, which on
+ * this kind of machine is what a round trip mostly costs. Calls that may
+ * block or take long (Run, Wait, Start, Logs, ...) go to a pool of worker
+ * threads, which grows while all of them are busy; the context they hold
+ * is replaced by a fresh one so receiving never stops.
+ */
+#define RPC_RECEIVING_MIN 8   /* contexts kept waiting for requests */
+#define RPC_CONTEXTS_MAX 4096 /* contexts in all, receiving or held by a call */
 #define RPC_WORKERS_MAX 1024
 #define RPC_WORKER_STACK (512 * 1024)
 #define RPC_DEDUP_ENTRIES 4096
 #define RPC_DEDUP_BYTES (64u * 1024 * 1024)
 #define RPC_DEDUP_TTL_MS (10 * 60 * 1000)
 
-typedef struct rpc_worker {
+typedef enum { CTX_RECV, CTX_SEND } rpc_ctx_state;
+
+typedef struct rpc_ctx {
 	struct rpc_server *rs;
 	nng_ctx ctx;
 	nng_aio *aio;
-	pthread_t thread;
+	rpc_ctx_state state;
 	sp_arena *arena;
-} rpc_worker;
+	nng_msg *req;            /* held while a worker carries the call out */
+	sandproc_v1_Request env; /* its envelope; the body points into req */
+	const sp_method *m;
+	struct rpc_ctx *next;
+} rpc_ctx;
 
 struct rpc_server {
 	server *srv;
 	const sp_service *const *services;
+	const sp_method *const *inline_methods;
 	nng_socket sock;
 	dedup *dedup;
-	pthread_mutex_t mu; /* guards workers/nworkers */
-	rpc_worker *workers[RPC_WORKERS_MAX];
-	size_t nworkers;
-	atomic_int idle;
 	atomic_bool closing;
+	atomic_int receiving;
+
+	pthread_mutex_t mu; /* guards what follows */
+	pthread_cond_t work;
+	rpc_ctx *contexts[RPC_CONTEXTS_MAX];
+	size_t ncontexts;
+	rpc_ctx *queue_head, *queue_tail;
+	pthread_t workers[RPC_WORKERS_MAX];
+	size_t nworkers, idle_workers;
 };
 
 int
@@ -64,9 +87,8 @@ rpc_error_reply(uint64_t request_id, int code, const char *message)
 
 /* Carries out one decoded request and returns its reply. */
 static nng_msg *
-rpc_call(rpc_worker *w, const sandproc_v1_Request *env, const sp_method *m)
+rpc_call(rpc_server *rs, sp_arena *arena, const sandproc_v1_Request *env, const sp_method *m)
 {
-	rpc_server *rs = w->rs;
 	sp_call call;
 	const char *err = "";
 	void *req = NULL, *rep = NULL;
@@ -78,11 +100,11 @@ rpc_call(rpc_worker *w, const sandproc_v1_Request *env, const sp_method *m)
 	call.method = m;
 	call.request_id = env->request_id;
 	call.token = env->token;
-	call.arena = w->arena;
+	call.arena = arena;
 	if ((req = calloc(1, m->request->size)) == NULL || (rep = calloc(1, m->response->size)) == NULL) {
 		code = sp_call_error(&call, SP_RESOURCE_EXHAUSTED, "out of memory");
 	} else if (!sp_pb_decode(m->request->fields, req, m->request->size, env->body.data, env->body.len,
-	               w->arena, &err)) {
+	               arena, &err)) {
 		code = sp_call_error(&call, SP_INVALID_ARGUMENT, "malformed %s request: %s", m->name, err);
 	} else {
 		code = m->handler(&call, req, rep);
@@ -103,126 +125,210 @@ rpc_call(rpc_worker *w, const sandproc_v1_Request *env, const sp_method *m)
 	}
 	free(req);
 	free(rep);
-	sp_arena_reset(w->arena);
+	sp_arena_reset(arena);
 	return (reply);
 }
 
-/* Turns one request message (consumed) into its reply (NULL: send nothing). */
+/* A request (consumed) that is carried out on this thread; returns its reply. */
 static nng_msg *
-rpc_handle(rpc_worker *w, nng_msg *msg)
+rpc_handle(rpc_server *rs, sp_arena *arena, nng_msg *msg, const sandproc_v1_Request *env, const sp_method *m)
 {
-	rpc_server *rs = w->rs;
-	sandproc_v1_Request env;
-	const sp_method *m;
-	const char *err = "";
 	nng_msg *reply;
-	char text[256];
+	bool replayable = (m->flags & SP_METHOD_IDEMPOTENT) == 0 && env->request_id != 0;
 
-	if (sp_request_decode(msg, &env, &err) != SP_OK) {
-		snprintf(text, sizeof(text), "malformed request envelope: %s", err);
-		nng_msg_free(msg);
-		return (rpc_error_reply(0, SP_INVALID_ARGUMENT, text));
-	}
-	if ((m = sp_service_find(rs->services, env.method)) == NULL) {
-		snprintf(text, sizeof(text), "unknown method \"%s\"", env.method);
-		nng_msg_free(msg);
-		return (rpc_error_reply(env.request_id, SP_UNIMPLEMENTED, text));
-	}
-	bool replayable = (m->flags & SP_METHOD_IDEMPOTENT) == 0 && env.request_id != 0;
-	if (replayable && (reply = dedup_begin(rs->dedup, env.request_id, m)) != NULL) {
+	if (replayable && (reply = dedup_begin(rs->dedup, env->request_id, m)) != NULL) {
 		nng_msg_free(msg);
 		return (reply);
 	}
-	reply = rpc_call(w, &env, m);
+	reply = rpc_call(rs, arena, env, m);
 	if (replayable) {
-		dedup_finish(rs->dedup, env.request_id, m, reply);
+		dedup_finish(rs->dedup, env->request_id, m, reply);
 	}
-	/* env.body pointed into msg until here. */
+	/* env->body pointed into msg until here. */
 	nng_msg_free(msg);
 	return (reply);
 }
 
-static void rpc_worker_add(rpc_server *rs);
+static bool
+rpc_is_inline(const rpc_server *rs, const sp_method *m)
+{
+	for (const sp_method *const *p = rs->inline_methods; p != NULL && *p != NULL; p++) {
+		if (*p == m) {
+			return (true);
+		}
+	}
+	return (false);
+}
+
+static void
+rpc_ctx_listen(rpc_ctx *x)
+{
+	if (atomic_load(&x->rs->closing)) {
+		return;
+	}
+	x->state = CTX_RECV;
+	atomic_fetch_add(&x->rs->receiving, 1);
+	nng_ctx_recv(x->ctx, x->aio);
+}
+
+static void
+rpc_ctx_reply(rpc_ctx *x, nng_msg *reply)
+{
+	if (reply == NULL) {
+		/* Nothing could be encoded: the client's own timeout will tell it. */
+		rpc_ctx_listen(x);
+		return;
+	}
+	x->state = CTX_SEND;
+	nng_aio_set_msg(x->aio, reply);
+	nng_ctx_send(x->ctx, x->aio);
+}
+
+static void rpc_ctx_cb(void *arg);
+
+/* Adds a context that starts receiving; false at the limit. */
+static bool
+rpc_ctx_add(rpc_server *rs)
+{
+	rpc_ctx *x;
+
+	pthread_mutex_lock(&rs->mu);
+	if (rs->ncontexts == RPC_CONTEXTS_MAX || atomic_load(&rs->closing) ||
+	    (x = calloc(1, sizeof(*x))) == NULL) {
+		pthread_mutex_unlock(&rs->mu);
+		return (false);
+	}
+	x->rs = rs;
+	if (nng_ctx_open(&x->ctx, rs->sock) != 0 || nng_aio_alloc(&x->aio, rpc_ctx_cb, x) != 0 ||
+	    (x->arena = sp_arena_new()) == NULL) {
+		if (x->aio != NULL) {
+			nng_aio_free(x->aio);
+		}
+		free(x);
+		pthread_mutex_unlock(&rs->mu);
+		return (false);
+	}
+	rs->contexts[rs->ncontexts++] = x;
+	pthread_mutex_unlock(&rs->mu);
+	rpc_ctx_listen(x);
+	return (true);
+}
+
+static void *rpc_worker_main(void *arg);
+
+/* Queues a call for the workers, adding a worker when none is idle. */
+static void
+rpc_enqueue(rpc_server *rs, rpc_ctx *x)
+{
+	pthread_mutex_lock(&rs->mu);
+	x->next = NULL;
+	if (rs->queue_tail != NULL) {
+		rs->queue_tail->next = x;
+	} else {
+		rs->queue_head = x;
+	}
+	rs->queue_tail = x;
+	if (rs->idle_workers == 0 && rs->nworkers < RPC_WORKERS_MAX && !atomic_load(&rs->closing)) {
+		pthread_attr_t attr;
+		pthread_attr_init(&attr);
+		pthread_attr_setstacksize(&attr, RPC_WORKER_STACK);
+		if (pthread_create(&rs->workers[rs->nworkers], &attr, rpc_worker_main, rs) == 0) {
+			rs->nworkers++;
+		} else {
+			util_log("cannot add a worker thread; calls wait for a free one");
+		}
+		pthread_attr_destroy(&attr);
+	}
+	pthread_cond_signal(&rs->work);
+	pthread_mutex_unlock(&rs->mu);
+}
+
+static void
+rpc_ctx_cb(void *arg)
+{
+	rpc_ctx *x = arg;
+	rpc_server *rs = x->rs;
+	int rv = nng_aio_result(x->aio);
+	sandproc_v1_Request env;
+	const sp_method *m;
+	const char *err = "";
+	char text[256];
+	nng_msg *msg;
+
+	if (x->state == CTX_SEND) {
+		if (rv != 0) {
+			nng_msg_free(nng_aio_get_msg(x->aio));
+		}
+		rpc_ctx_listen(x);
+		return;
+	}
+	atomic_fetch_sub(&rs->receiving, 1);
+	if (rv != 0) {
+		if (rv != NNG_ECLOSED) {
+			rpc_ctx_listen(x);
+		}
+		return;
+	}
+	msg = nng_aio_get_msg(x->aio);
+	if (sp_request_decode(msg, &env, &err) != SP_OK) {
+		snprintf(text, sizeof(text), "malformed request envelope: %s", err);
+		nng_msg_free(msg);
+		rpc_ctx_reply(x, rpc_error_reply(0, SP_INVALID_ARGUMENT, text));
+		return;
+	}
+	if ((m = sp_service_find(rs->services, env.method)) == NULL) {
+		snprintf(text, sizeof(text), "unknown method \"%s\"", env.method);
+		nng_msg_free(msg);
+		rpc_ctx_reply(x, rpc_error_reply(env.request_id, SP_UNIMPLEMENTED, text));
+		return;
+	}
+	if (rpc_is_inline(rs, m)) {
+		rpc_ctx_reply(x, rpc_handle(rs, x->arena, msg, &env, m));
+		return;
+	}
+	/* Keep enough contexts receiving while this one is held by the call. */
+	x->req = msg;
+	x->env = env;
+	x->m = m;
+	if (atomic_load(&rs->receiving) < RPC_RECEIVING_MIN) {
+		rpc_ctx_add(rs);
+	}
+	rpc_enqueue(rs, x);
+}
 
 static void *
 rpc_worker_main(void *arg)
 {
-	rpc_worker *w = arg;
-	rpc_server *rs = w->rs;
-
-	for (;;) {
-		nng_ctx_recv(w->ctx, w->aio);
-		nng_aio_wait(w->aio);
-		int rv = nng_aio_result(w->aio);
-		if (rv == NNG_ECLOSED || atomic_load(&rs->closing)) {
-			if (rv == 0) {
-				nng_msg_free(nng_aio_get_msg(w->aio));
-			}
-			break;
-		}
-		if (rv != 0) {
-			continue;
-		}
-		/* The last idle worker takes a request: make another for the next. */
-		if (atomic_fetch_sub(&rs->idle, 1) == 1) {
-			rpc_worker_add(rs);
-		}
-		nng_msg *reply = rpc_handle(w, nng_aio_get_msg(w->aio));
-		if (reply != NULL) {
-			nng_aio_set_msg(w->aio, reply);
-			nng_ctx_send(w->ctx, w->aio);
-			nng_aio_wait(w->aio);
-			if (nng_aio_result(w->aio) != 0) {
-				nng_msg_free(reply);
-			}
-		}
-		atomic_fetch_add(&rs->idle, 1);
-	}
-	return (NULL);
-}
-
-static void
-rpc_worker_add(rpc_server *rs)
-{
-	rpc_worker *w;
-	pthread_attr_t attr;
+	rpc_server *rs = arg;
 
 	pthread_mutex_lock(&rs->mu);
-	if (rs->nworkers == RPC_WORKERS_MAX || atomic_load(&rs->closing) ||
-	    (w = calloc(1, sizeof(*w))) == NULL) {
-		pthread_mutex_unlock(&rs->mu);
-		return;
-	}
-	w->rs = rs;
-	if (nng_ctx_open(&w->ctx, rs->sock) != 0 || nng_aio_alloc(&w->aio, NULL, NULL) != 0 ||
-	    (w->arena = sp_arena_new()) == NULL) {
-		if (w->aio != NULL) {
-			nng_aio_free(w->aio);
+	for (;;) {
+		while (rs->queue_head == NULL && !atomic_load(&rs->closing)) {
+			rs->idle_workers++;
+			pthread_cond_wait(&rs->work, &rs->mu);
+			rs->idle_workers--;
 		}
-		free(w);
+		if (rs->queue_head == NULL) {
+			break;
+		}
+		rpc_ctx *x = rs->queue_head;
+		rs->queue_head = x->next;
+		if (rs->queue_head == NULL) {
+			rs->queue_tail = NULL;
+		}
 		pthread_mutex_unlock(&rs->mu);
-		util_log("cannot add a worker");
-		return;
+		nng_msg *req = x->req;
+		x->req = NULL;
+		rpc_ctx_reply(x, rpc_handle(rs, x->arena, req, &x->env, x->m));
+		pthread_mutex_lock(&rs->mu);
 	}
-	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, RPC_WORKER_STACK);
-	atomic_fetch_add(&rs->idle, 1);
-	if (pthread_create(&w->thread, &attr, rpc_worker_main, w) != 0) {
-		atomic_fetch_sub(&rs->idle, 1);
-		nng_ctx_close(w->ctx);
-		nng_aio_free(w->aio);
-		sp_arena_free(w->arena);
-		free(w);
-	} else {
-		rs->workers[rs->nworkers++] = w;
-	}
-	pthread_attr_destroy(&attr);
 	pthread_mutex_unlock(&rs->mu);
+	return (NULL);
 }
 
 int
 rpc_server_start(rpc_server **out, server *srv, const char *url, const sp_service *const *services,
-    char *bound, size_t boundlen, char *err, size_t errlen)
+    const sp_method *const *inline_methods, char *bound, size_t boundlen, char *err, size_t errlen)
 {
 	rpc_server *rs = calloc(1, sizeof(*rs));
 	nng_listener l;
@@ -236,7 +342,9 @@ rpc_server_start(rpc_server **out, server *srv, const char *url, const sp_servic
 	}
 	rs->srv = srv;
 	rs->services = services;
+	rs->inline_methods = inline_methods;
 	pthread_mutex_init(&rs->mu, NULL);
+	pthread_cond_init(&rs->work, NULL);
 	if ((rv = nng_rep0_open(&rs->sock)) != 0) {
 		snprintf(err, errlen, "nng_rep0_open: %s", nng_strerror(rv));
 		dedup_free(rs->dedup);
@@ -253,8 +361,8 @@ rpc_server_start(rpc_server **out, server *srv, const char *url, const sp_servic
 		return (rv);
 	}
 	util_bound_url(l, url, bound, boundlen);
-	for (int i = 0; i < RPC_WORKERS_START; i++) {
-		rpc_worker_add(rs);
+	for (int i = 0; i < RPC_RECEIVING_MIN; i++) {
+		rpc_ctx_add(rs);
 	}
 	*out = rs;
 	return (0);
@@ -265,22 +373,33 @@ rpc_server_close(rpc_server *rs)
 {
 	atomic_store(&rs->closing, true);
 	nng_close(rs->sock);
+	pthread_mutex_lock(&rs->mu);
+	pthread_cond_broadcast(&rs->work);
+	pthread_mutex_unlock(&rs->mu);
 }
 
 void
 rpc_server_free(rpc_server *rs)
 {
+	/* Closing is set: no worker or context is added any more. */
 	pthread_mutex_lock(&rs->mu);
-	size_t n = rs->nworkers;
+	size_t nworkers = rs->nworkers;
 	pthread_mutex_unlock(&rs->mu);
-	for (size_t i = 0; i < n; i++) {
-		rpc_worker *w = rs->workers[i];
-		pthread_join(w->thread, NULL);
-		nng_aio_free(w->aio);
-		sp_arena_free(w->arena);
-		free(w);
+	for (size_t i = 0; i < nworkers; i++) {
+		pthread_join(rs->workers[i], NULL);
+	}
+	/* No new contexts once closing; nng_aio_free waits out a running callback. */
+	for (size_t i = 0; i < rs->ncontexts; i++) {
+		rpc_ctx *x = rs->contexts[i];
+		nng_aio_free(x->aio);
+		if (x->req != NULL) {
+			nng_msg_free(x->req);
+		}
+		sp_arena_free(x->arena);
+		free(x);
 	}
 	dedup_free(rs->dedup);
+	pthread_cond_destroy(&rs->work);
 	pthread_mutex_destroy(&rs->mu);
 	free(rs);
 }

@@ -827,7 +827,7 @@ sup_fail_start(supervisor *s, proc *p, int code, const char *msg, char *err, siz
 	r->exited_at_ms = r->started_at_ms;
 	r->pid = 0;
 	r->stdin_open = false;
-	snprintf(r->error, sizeof(r->error), "%s", msg);
+	snprintf(r->error, sizeof(r->error), "%.*s", (int)sizeof(r->error) - 1, msg);
 	if (store_insert_process(s->st, r, NULL) != 0) {
 		util_log("%s: cannot store its failed record: %s", p->id, store_errmsg());
 	}

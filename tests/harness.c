@@ -387,6 +387,18 @@ th_group_members(pid_t pgid, bool session)
 	return (th_count_procs(th_match_group, &q));
 }
 
+int
+th_group_settled(pid_t pgid, bool session)
+{
+	int64_t deadline = th_now_ms() + 5000;
+	int n;
+
+	while ((n = th_group_members(pgid, session)) != 0 && th_now_ms() < deadline) {
+		th_sleep_ms(10);
+	}
+	return (n);
+}
+
 static bool
 th_match_zombie(void *arg, pid_t pid, char st, pid_t ppid, pid_t pgrp, pid_t sid)
 {

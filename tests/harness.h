@@ -94,6 +94,11 @@ uint8_t *th_logs(sp_client *c, const char *id, sandproc_v1_Stream stream, size_t
 
 /* Processes in group pgid (or session) that are alive (not zombies). */
 int th_group_members(pid_t pgid, bool session);
+/*
+ * Waits (up to 5 s) for group pgid (or session) to have no live member and
+ * returns how many are left: a SIGKILLed process takes a moment to die.
+ */
+int th_group_settled(pid_t pgid, bool session);
 /* Zombie children of pid. */
 int th_zombies_of(pid_t pid);
 

@@ -120,7 +120,7 @@ test_run_timeout_kills_whole_group(void)
 	CHECK(rep.timed_out);
 	CHECK_INT(rep.exit_code, -1);
 	CHECK_INT(rep.signal, SIGKILL);
-	CHECK_INT(th_group_members(rep.pid, false), 0);
+	CHECK_INT(th_group_settled(rep.pid, false), 0);
 	CHECK(memcmp(rep.stdout.data, "forked\n", 7) == 0);
 }
 
@@ -136,7 +136,7 @@ test_run_does_not_wait_for_background_grandchild(void)
 	CHECK_INT(rep.exit_code, 0);
 	CHECK(!rep.timed_out);
 	CHECK(rep.stdout.len == 5 && memcmp(rep.stdout.data, "done\n", 5) == 0);
-	CHECK_INT(th_group_members(rep.pid, false), 0);
+	CHECK_INT(th_group_settled(rep.pid, false), 0);
 }
 
 static void
@@ -297,7 +297,7 @@ test_stop_kills_whole_group(void)
 	CHECK_INT(got.state, sandproc_v1_State_STATE_KILLED);
 	CHECK_INT(got.exit_code, -1);
 	CHECK_INT(got.signal, SIGTERM);
-	CHECK_INT(th_group_members(p.pid, false), 0);
+	CHECK_INT(th_group_settled(p.pid, false), 0);
 	/* Stopping an ended process is fine. */
 	CHECK_OK(srv.c, sp_processes_stop(srv.c, &req, &got, 20000));
 	CHECK_INT(got.state, sandproc_v1_State_STATE_KILLED);
@@ -320,7 +320,7 @@ test_stop_escalates_to_sigkill_after_grace(void)
 	CHECK_OK(srv.c, sp_processes_stop(srv.c, &req, &got, 20000));
 	CHECK_INT(got.state, sandproc_v1_State_STATE_KILLED);
 	CHECK_INT(got.signal, SIGKILL);
-	CHECK_INT(th_group_members(p.pid, false), 0);
+	CHECK_INT(th_group_settled(p.pid, false), 0);
 }
 
 static void
@@ -338,7 +338,7 @@ test_kill_kills_whole_group(void)
 	CHECK_OK(srv.c, sp_processes_kill(srv.c, &req, &got, 20000));
 	CHECK_INT(got.state, sandproc_v1_State_STATE_KILLED);
 	CHECK_INT(got.signal, SIGKILL);
-	CHECK_INT(th_group_members(p.pid, false), 0);
+	CHECK_INT(th_group_settled(p.pid, false), 0);
 }
 
 static void

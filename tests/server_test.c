@@ -307,7 +307,7 @@ test_records_survive_restart(void)
 	CHECK_INT(got.state, sandproc_v1_State_STATE_KILLED);
 	CHECK_INT(got.signal, SIGTERM);
 	CHECK(strstr(got.error, "shut down") != NULL);
-	CHECK_INT(th_group_members(c.pid, false), 0);
+	CHECK_INT(th_group_settled(c.pid, false), 0);
 	th_server_cleanup(&s);
 }
 
@@ -338,7 +338,7 @@ test_crash_reattaches_live_and_settles_gone(void)
 	kreq.wait_ms = 5000;
 	CHECK_OK(s.c, sp_processes_kill(s.c, &kreq, &got, 10000));
 	CHECK(got.state != sandproc_v1_State_STATE_RUNNING);
-	CHECK_INT(th_group_members(live.pid, false), 0);
+	CHECK_INT(th_group_settled(live.pid, false), 0);
 	th_server_cleanup(&s);
 }
 

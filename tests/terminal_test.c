@@ -269,7 +269,7 @@ test_stop_ends_every_job_of_a_tty_shell(void)
 	CHECK_OK(srv.c, sp_processes_stop(srv.c, &req, &got, 20000));
 	CHECK(got.state != sandproc_v1_State_STATE_RUNNING);
 	th_sleep_ms(100);
-	CHECK_INT(th_group_members(p.pid, true), 0);
+	CHECK_INT(th_group_settled(p.pid, true), 0);
 }
 
 /* Runs `sandproc attach id` on a new PTY; returns its pid and the master fd. */

@@ -59,6 +59,7 @@ struct rpc_server {
 	rpc_ctx *contexts[RPC_CONTEXTS_MAX];
 	size_t ncontexts;
 	rpc_ctx *queue_head, *queue_tail;
+	size_t queued;
 	pthread_t workers[RPC_WORKERS_MAX];
 	size_t nworkers, idle_workers;
 };
@@ -228,7 +229,9 @@ rpc_enqueue(rpc_server *rs, rpc_ctx *x)
 		rs->queue_head = x;
 	}
 	rs->queue_tail = x;
-	if (rs->idle_workers == 0 && rs->nworkers < RPC_WORKERS_MAX && !atomic_load(&rs->closing)) {
+	rs->queued++;
+	/* Idle workers that were signalled may not have taken their call yet: count calls, not signals. */
+	if (rs->queued > rs->idle_workers && rs->nworkers < RPC_WORKERS_MAX && !atomic_load(&rs->closing)) {
 		pthread_attr_t attr;
 		pthread_attr_init(&attr);
 		pthread_attr_setstacksize(&attr, RPC_WORKER_STACK);
@@ -313,6 +316,7 @@ rpc_worker_main(void *arg)
 		}
 		rpc_ctx *x = rs->queue_head;
 		rs->queue_head = x->next;
+		rs->queued--;
 		if (rs->queue_head == NULL) {
 			rs->queue_tail = NULL;
 		}

@@ -154,24 +154,31 @@ spawn_resolve(const char *name, const char *path, const char *cwd, char *out, si
 	if (path == NULL) {
 		path = SPAWN_DEFAULT_PATH;
 	}
+	size_t nlen = strlen(name), clen = cwd != NULL ? strlen(cwd) : 1;
 	for (const char *p = path;; p++) {
 		const char *end = strchr(p, ':');
 		size_t dlen = end != NULL ? (size_t)(end - p) : strlen(p);
 		struct stat st;
-		bool ok;
-		/* An empty PATH entry means the current directory. */
-		if (dlen == 0) {
-			ok = util_fmt(out, outlen, "%s%s%s", cwd ? cwd : ".", "/", name);
-		} else if (p[0] != '/' && cwd != NULL) {
-			ok = util_fmt(out, outlen, "%s/%.*s/%s", cwd, (int)dlen, p, name);
-		} else {
-			ok = util_fmt(out, outlen, "%.*s/%s", (int)dlen, p, name);
-		}
-		if (ok && stat(out, &st) == 0 && S_ISREG(st.st_mode)) {
-			if (access(out, X_OK) == 0) {
-				return (SP_OK);
+		/* dir/name, with an empty entry meaning the cwd and a relative one under it. */
+		bool rel = dlen == 0 || p[0] != '/';
+		size_t need = (rel ? clen + 1 : 0) + dlen + 1 + nlen + 1;
+		if (need <= outlen) {
+			char *o = out;
+			if (rel) {
+				memcpy(o, cwd != NULL ? cwd : ".", clen);
+				o += clen;
+				*o++ = '/';
 			}
-			saw_eacces = true;
+			memcpy(o, p, dlen);
+			o += dlen;
+			*o++ = '/';
+			memcpy(o, name, nlen + 1);
+			if (stat(out, &st) == 0 && S_ISREG(st.st_mode)) {
+				if (access(out, X_OK) == 0) {
+					return (SP_OK);
+				}
+				saw_eacces = true;
+			}
 		}
 		if (end == NULL) {
 			break;
@@ -290,9 +297,11 @@ spawn_start(const spawn_opts *o, spawn_child *c, int *errnum, char *err, size_t 
 			    spawn_fail(err, errlen, errnum, spawn_errno_code(e), e, "pipe: %s", strerror(e));
 			goto fail;
 		}
-		/* Bigger pipes mean fewer wake-ups for chatty children; best effort. */
-		fcntl(pout[0], F_SETPIPE_SZ, SPAWN_PIPE_SIZE);
-		fcntl(perr[0], F_SETPIPE_SZ, SPAWN_PIPE_SIZE);
+		if (o->big_pipes) {
+			/* Best effort: the system may cap pipe sizes. */
+			fcntl(pout[0], F_SETPIPE_SZ, SPAWN_PIPE_SIZE);
+			fcntl(perr[0], F_SETPIPE_SZ, SPAWN_PIPE_SIZE);
+		}
 	}
 
 	posix_spawnattr_init(&attr);

@@ -29,6 +29,7 @@ typedef struct spawn_opts {
 	bool tty;
 	uint16_t cols, rows;
 	spawn_stdin in;
+	bool big_pipes; /* 1 MiB output pipes: fewer wake-ups for chatty long-lived children */
 } spawn_opts;
 
 typedef struct spawn_child {

@@ -906,6 +906,7 @@ supervisor_start_process(supervisor *s, const sandproc_v1_StartRequest *req, san
 		.cols = (uint16_t)r->cols,
 		.rows = (uint16_t)r->rows,
 		.in = req->no_stdin ? SPAWN_STDIN_NULL : SPAWN_STDIN_PIPE,
+		.big_pipes = true,
 	};
 	if ((code = spawn_start(&o, &c, &errnum, msg, sizeof(msg))) != SP_OK) {
 		supervisor_release(s);

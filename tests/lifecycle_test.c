@@ -609,31 +609,31 @@ test_wait_returns_on_exit_while_others_are_served(void)
 	const char *argv[] = { TESTCHILD_PATH, "usr1", NULL };
 	sandproc_v1_Process p, got;
 	sandproc_v1_SignalRequest sreq;
-	waiter w[4];
-	pthread_t th[4];
+	waiter w[16];
+	pthread_t th[16];
 
 	ensure();
 	th_start(&srv, argv, &p);
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 16; i++) {
 		memset(&w[i], 0, sizeof(w[i]));
 		w[i].s = &srv;
 		strcpy(w[i].id, p.id);
 		pthread_create(&th[i], NULL, wait_one, &w[i]);
 	}
 	th_sleep_ms(200);
-	/* Four Waits are parked; other calls go through meanwhile. */
+	/* Sixteen Waits are parked, each holding a worker; other calls go through. */
 	for (int i = 0; i < 10; i++) {
 		CHECK_OK(srv.c, th_get(&srv, p.id, &got));
 		CHECK_INT(got.state, sandproc_v1_State_STATE_RUNNING);
 	}
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 16; i++) {
 		CHECK(!atomic_load(&w[i].done));
 	}
 	memset(&sreq, 0, sizeof(sreq));
 	strcpy(sreq.id, p.id);
 	strcpy(sreq.signal, "TERM");
 	CHECK_OK(srv.c, sp_processes_signal(srv.c, &sreq, &got, 0));
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 16; i++) {
 		pthread_join(th[i], NULL);
 		CHECK_INT(w[i].got.state, sandproc_v1_State_STATE_EXITED);
 	}

@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,10 +62,14 @@ main_usage(FILE *f)
 	    DEFAULT_GRACE_MS);
 }
 
-/* fds 0-2 must exist, or a pipe could land there and be handed to a child. */
+/*
+ * fds 0-2 must exist, or a pipe could land there and be handed to a child;
+ * and whatever else the launcher left open must not reach our children.
+ */
 static void
 main_std_fds(void)
 {
+	close_range(3, ~0u, CLOSE_RANGE_CLOEXEC);
 	for (int fd = 0; fd < 3; fd++) {
 		if (fcntl(fd, F_GETFD) < 0) {
 			int n = open("/dev/null", O_RDWR);

@@ -649,6 +649,25 @@ test_wait_returns_on_exit_while_others_are_served(void)
 }
 
 static void
+test_child_gets_only_stdio_fds(void)
+{
+	/* Every fd of the server is close-on-exec: a child sees 0, 1 and 2 only. */
+	const char *argv[] = { "sh", "-c", "ls /proc/$$/fd | sort -n | tr '\\n' ' '", NULL };
+	sandproc_v1_Process p, got;
+	sandproc_v1_RunReply rep;
+	size_t len;
+
+	ensure();
+	th_start(&srv, argv, &p);
+	th_wait(&srv, p.id, &got);
+	uint8_t *b = th_logs(srv.c, p.id, 0, &len);
+	CHECK_STR((char *)b, "0 1 2 ");
+	free(b);
+	CHECK_OK(srv.c, run(argv, NULL, &rep));
+	CHECK(rep.stdout.len == 6 && memcmp(rep.stdout.data, "0 1 2 ", 6) == 0);
+}
+
+static void
 test_exec_bash_and_python(void)
 {
 	sandproc_v1_RunReply rep;
@@ -689,6 +708,7 @@ main(int argc, char **argv)
 		{ "test_no_zombies_after_1000_short_processes", test_no_zombies_after_1000_short_processes },
 		{ "test_wait_returns_on_exit_while_others_are_served",
 		    test_wait_returns_on_exit_while_others_are_served },
+		{ "test_child_gets_only_stdio_fds", test_child_gets_only_stdio_fds },
 		{ "test_exec_bash_and_python", test_exec_bash_and_python },
 	};
 	int rv = th_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]));

@@ -7,6 +7,7 @@
 #include <pty.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -360,6 +361,19 @@ test_attach_types_reads_and_exits_with_the_code(void)
 	CHECK(attach_expect(master, seen, sizeof(seen), &len, "20 70"));
 	CHECK(write(master, "echo typed-$((6*7))\r", 20) == 20);
 	CHECK(attach_expect(master, seen, sizeof(seen), &len, "typed-42"));
+	/* The local window changes: attach gets SIGWINCH and resizes the process's terminal. */
+	struct winsize ws = { .ws_row = 33, .ws_col = 91 };
+	CHECK(ioctl(master, TIOCSWINSZ, &ws) == 0);
+	int64_t until = th_now_ms() + 10000;
+	sandproc_v1_Process now;
+	do {
+		th_sleep_ms(20);
+		CHECK_OK(srv.c, th_get(&srv, p.id, &now));
+	} while (now.cols != 91 && th_now_ms() < until);
+	CHECK_INT(now.cols, 91);
+	CHECK_INT(now.rows, 33);
+	CHECK(write(master, "stty size\r", 10) == 10);
+	CHECK(attach_expect(master, seen, sizeof(seen), &len, "33 91"));
 	CHECK(write(master, "exit 3\r", 7) == 7);
 	CHECK_INT(attach_exit_code(pid, master), 3);
 	close(master);

@@ -7,7 +7,9 @@
  *   testchild trap              ignores SIGTERM, prints "ready", sleeps
  *   testchild usr1              prints "usr1" on SIGUSR1, exits 0 on SIGTERM
  *   testchild fork-sleep S      forks a child that sleeps S seconds, then sleeps S itself
+ *   testchild fds               prints its open fds, "0 1 2 " for a clean start
  */
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,6 +127,27 @@ main(int argc, char **argv)
 		}
 		write_all(1, "forked\n", 7);
 		sleep(s);
+		return (0);
+	}
+	if (argc == 2 && strcmp(argv[1], "fds") == 0) {
+		DIR *d = opendir("/proc/self/fd");
+		struct dirent *de;
+		int fds[256], n = 0;
+		while (d != NULL && (de = readdir(d)) != NULL && n < 256) {
+			if (de->d_name[0] != '.' && atoi(de->d_name) != dirfd(d)) {
+				fds[n++] = atoi(de->d_name);
+			}
+		}
+		for (int i = 0; i < n; i++) {
+			for (int j = i + 1; j < n; j++) {
+				if (fds[j] < fds[i]) {
+					int t = fds[i];
+					fds[i] = fds[j];
+					fds[j] = t;
+				}
+			}
+			printf("%d ", fds[i]);
+		}
 		return (0);
 	}
 	fprintf(stderr, "testchild: bad arguments\n");

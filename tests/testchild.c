@@ -138,6 +138,9 @@ main(int argc, char **argv)
 				fds[n++] = atoi(de->d_name);
 			}
 		}
+		if (d != NULL) {
+			closedir(d);
+		}
 		for (int i = 0; i < n; i++) {
 			for (int j = i + 1; j < n; j++) {
 				if (fds[j] < fds[i]) {

@@ -16,6 +16,7 @@
 
 #define FOLLOW_RECVBUF 1024
 #define FOLLOW_RECV_MAX (4u * 1024 * 1024)
+#define FOLLOW_PAGE_BYTES (4u * 1024 * 1024)
 
 typedef struct follow {
 	sp_client *c;
@@ -65,6 +66,8 @@ follow_drain(follow *f, uint32_t tail, sandproc_v1_State *state)
 		snprintf(req.id, sizeof(req.id), "%s", f->id);
 		req.after_sequence = f->last;
 		req.tail = tail;
+		/* Catching up is done in big pages: fewer round trips behind a fast writer. */
+		req.max_bytes = FOLLOW_PAGE_BYTES;
 		req.stream = f->stream;
 		if ((code = sp_processes_logs(f->c, &req, f->page, 0)) != SP_OK) {
 			return (code);

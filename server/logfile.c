@@ -21,8 +21,8 @@
 #define LOG_MAX_ENTRY (16u * 1024 * 1024)
 
 struct logfile {
-	char path[4096];
-	char path1[4096];
+	char *path;  /* <dir>/<id>.log */
+	char *path1; /* <dir>/<id>.log.1 */
 	int fd;
 	uint64_t size;
 };
@@ -83,6 +83,14 @@ log_parse_hdr(const uint8_t *p, log_hdr *h)
 	return (h->len <= LOG_MAX_ENTRY && h->seq != 0);
 }
 
+static void
+logfile_free(logfile *lf)
+{
+	free(lf->path);
+	free(lf->path1);
+	free(lf);
+}
+
 static bool
 log_paths(const char *dir, const char *id, char *path, char *path1, size_t size)
 {
@@ -104,7 +112,7 @@ log_scan(int fd, int file, log_visit_fn fn, void *arg)
 {
 	uint8_t buf[64 * 1024];
 	uint64_t base = 0, end;
-	size_t have = 0, pos = 0;
+	size_t have = 0, pos = 0, want = sizeof(buf);
 	struct stat st;
 
 	if (fstat(fd, &st) != 0) {
@@ -118,7 +126,7 @@ log_scan(int fd, int file, log_visit_fn fn, void *arg)
 			base += pos;
 			have = 0;
 			pos = 0;
-			ssize_t n = pread(fd, buf, sizeof(buf), (off_t)base);
+			ssize_t n = pread(fd, buf, want, (off_t)base);
 			if (n < LOG_HDR) {
 				return (base);
 			}
@@ -135,8 +143,13 @@ log_scan(int fd, int file, log_visit_fn fn, void *arg)
 		if (pos + LOG_HDR + h.len <= have) {
 			pos += LOG_HDR + h.len;
 		} else {
+			/*
+			 * Skip the data unread. After a big entry the next is likely
+			 * big too: read a little, so scanning costs headers, not data.
+			 */
 			base = data_off + h.len;
 			have = pos = 0;
+			want = h.len >= 4096 ? 4096 : sizeof(buf);
 		}
 	}
 }
@@ -159,17 +172,26 @@ logfile_open(logfile **out, const char *dir, const char *id, uint64_t *last_seq)
 	uint64_t last = 0;
 	int fd1;
 
+	char path[4096], path1[4096];
+
 	if (lf == NULL) {
 		return (ENOMEM);
 	}
-	if (!log_paths(dir, id, lf->path, lf->path1, sizeof(lf->path))) {
+	if (!log_paths(dir, id, path, path1, sizeof(path))) {
 		free(lf);
 		return (ENAMETOOLONG);
+	}
+	/* Exact-size copies: a running process costs what it uses. */
+	lf->path = strdup(path);
+	lf->path1 = strdup(path1);
+	if (lf->path == NULL || lf->path1 == NULL) {
+		logfile_free(lf);
+		return (ENOMEM);
 	}
 	lf->fd = open(lf->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (lf->fd < 0) {
 		int err = errno;
-		free(lf);
+		logfile_free(lf);
 		return (err);
 	}
 	/* Continue the sequence of an existing log (a process re-attached). */
@@ -265,7 +287,7 @@ logfile_close(logfile *lf)
 {
 	if (lf != NULL) {
 		close(lf->fd);
-		free(lf);
+		logfile_free(lf);
 	}
 }
 

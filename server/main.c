@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/close_range.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,6 +137,12 @@ main(int argc, char **argv)
 	}
 
 	main_std_fds();
+	/*
+	 * Big transient buffers (Logs pages, Run output) come from mmap and go
+	 * back to the system when freed, instead of glibc raising its mmap
+	 * threshold and keeping them in per-thread heaps.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	/* Blocked here, before any thread exists, so every thread inherits it; main sigwaits. */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);

@@ -10,6 +10,7 @@
  * the message struct stays small and fixed-size, and one reset frees a whole
  * call's worth of strings.
  */
+#define SP_ARENA_FIRST 1024
 #define SP_ARENA_CHUNK (16 * 1024)
 #define SP_ARENA_ALIGN 16
 
@@ -83,7 +84,11 @@ sp_arena_alloc(sp_arena *a, size_t size)
 		return (NULL);
 	}
 	if (c == NULL || c->size - c->used < need) {
-		size_t csize = need > SP_ARENA_CHUNK ? need : SP_ARENA_CHUNK;
+		/* Chunks start small and double: an arena holding a few strings stays small. */
+		size_t step = a->total < SP_ARENA_CHUNK
+		    ? (a->total < SP_ARENA_FIRST ? SP_ARENA_FIRST : a->total)
+		    : SP_ARENA_CHUNK;
+		size_t csize = need > step ? need : step;
 		c = malloc(sizeof(*c) + csize);
 		if (c == NULL) {
 			return (NULL);
@@ -91,7 +96,7 @@ sp_arena_alloc(sp_arena *a, size_t size)
 		c->size = csize;
 		c->used = 0;
 		/* A big block goes behind the current chunk so its space stays usable. */
-		if (need > SP_ARENA_CHUNK && a->head != NULL) {
+		if (need > step && a->head != NULL) {
 			c->next = a->head->next;
 			a->head->next = c;
 		} else {

@@ -304,10 +304,6 @@ sp_pb_body_callback(pb_istream_t *is, pb_ostream_t *os, const pb_field_iter_t *f
 	sp_body_t *body = field->pData;
 
 	if (os != NULL) {
-		if (body->fields != NULL) {
-			return (pb_encode_tag_for_field(os, field) &&
-			    pb_encode_submessage(os, body->fields, body->msg));
-		}
 		return (body->len == 0 || sp_pb_write_string(os, field, body->data, body->len));
 	}
 	/*

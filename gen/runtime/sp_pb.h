@@ -32,12 +32,10 @@ typedef struct sp_bytes {
 } sp_bytes_t;
 
 /*
- * The envelope's body: when encoding, either a message (fields + msg) or raw
- * bytes; when decoding, a slice of the envelope's own buffer (no copy).
+ * The envelope's body: raw bytes when encoding (sp_rpc.c appends a message
+ * body itself); when decoding, a slice of the envelope's own buffer (no copy).
  */
 typedef struct sp_body {
-	const pb_msgdesc_t *fields;
-	const void *msg;
 	const uint8_t *data;
 	size_t len;
 } sp_body_t;

@@ -55,22 +55,48 @@ sp_enum_short_name(const sp_enum_info *info, int32_t value)
 	return (NULL);
 }
 
-/* Encodes an envelope message into a new nng message of exactly its size. */
+/* Both envelopes carry the body as field 4 (length-delimited): tag byte 0x22. */
+#define SP_BODY_TAG ((4u << 3) | 2u)
+
+/*
+ * Encodes an envelope (its body field left empty) followed by body as
+ * field 4, into a new nng message of exactly the right size. The body is
+ * sized once and encoded once, straight into the message: protobuf allows
+ * fields in any order, and a big reply (a List page, Run output) is not
+ * walked four times as nested sizing would.
+ */
 static int
-sp_envelope_encode(nng_msg **out, const pb_msgdesc_t *fields, const void *env, const char **err)
+sp_envelope_encode(nng_msg **out, const pb_msgdesc_t *env_fields, const void *env,
+    const pb_msgdesc_t *body_fields, const void *body, const char **err)
 {
-	size_t size, len;
+	size_t env_size, body_size = 0, len;
+	uint8_t head[16];
+	pb_ostream_t hs = pb_ostream_from_buffer(head, sizeof(head));
 	nng_msg *m;
 
-	if (!sp_pb_encoded_size(fields, env, &size)) {
+	if (!sp_pb_encoded_size(env_fields, env, &env_size) ||
+	    (body_fields != NULL && !sp_pb_encoded_size(body_fields, body, &body_size))) {
 		*err = "cannot encode the message";
 		return (SP_INTERNAL);
 	}
-	if (nng_msg_alloc(&m, size) != 0) {
+	if (body_fields != NULL &&
+	    (!pb_encode_varint(&hs, SP_BODY_TAG) || !pb_encode_varint(&hs, body_size))) {
+		*err = "body too large";
+		return (SP_INTERNAL);
+	}
+	if (nng_msg_alloc(&m, env_size + hs.bytes_written + body_size) != 0) {
 		*err = "out of memory";
 		return (SP_RESOURCE_EXHAUSTED);
 	}
-	if (!sp_pb_encode(fields, env, nng_msg_body(m), size, &len, err) || len != size) {
+	uint8_t *p = nng_msg_body(m);
+	if (!sp_pb_encode(env_fields, env, p, env_size, &len, err) || len != env_size) {
+		nng_msg_free(m);
+		return (SP_INTERNAL);
+	}
+	memcpy(p + env_size, head, hs.bytes_written);
+	if (body_fields != NULL &&
+	    (!sp_pb_encode(body_fields, body, p + env_size + hs.bytes_written, body_size, &len, err) ||
+	        len != body_size)) {
 		nng_msg_free(m);
 		return (SP_INTERNAL);
 	}
@@ -98,9 +124,7 @@ sp_request_encode(nng_msg **out, const char *method, uint64_t request_id, const 
 		strcpy(req.token, token);
 	}
 	req.request_id = request_id;
-	req.body.fields = fields;
-	req.body.msg = msg;
-	return (sp_envelope_encode(out, sandproc_v1_Request_fields, &req, err));
+	return (sp_envelope_encode(out, sandproc_v1_Request_fields, &req, fields, msg, err));
 }
 
 int
@@ -120,9 +144,7 @@ sp_reply_encode(nng_msg **out, uint64_t request_id, int code, const char *messag
 		/* Long messages are cut, not refused: the code still gets through. */
 		snprintf(rep.message, sizeof(rep.message), "%s", message);
 	}
-	rep.body.fields = fields;
-	rep.body.msg = msg;
-	return (sp_envelope_encode(out, sandproc_v1_Reply_fields, &rep, err));
+	return (sp_envelope_encode(out, sandproc_v1_Reply_fields, &rep, fields, msg, err));
 }
 
 int

@@ -51,6 +51,13 @@ struct rpc_server {
 	const sp_method *const *inline_methods;
 	nng_socket sock;
 	dedup *dedup;
+	/*
+	 * Every send or receive on a context happens under the read side;
+	 * closing takes the write side to flip `closing`, so no context call
+	 * can race nng_close (nng 1.5.2 panics on a ctx call into a socket
+	 * being torn down).
+	 */
+	pthread_rwlock_t gate;
 	atomic_bool closing;
 	atomic_int receiving;
 
@@ -164,25 +171,36 @@ rpc_is_inline(const rpc_server *rs, const sp_method *m)
 static void
 rpc_ctx_listen(rpc_ctx *x)
 {
-	if (atomic_load(&x->rs->closing)) {
-		return;
+	rpc_server *rs = x->rs;
+
+	pthread_rwlock_rdlock(&rs->gate);
+	if (!atomic_load(&rs->closing)) {
+		x->state = CTX_RECV;
+		atomic_fetch_add(&rs->receiving, 1);
+		nng_ctx_recv(x->ctx, x->aio);
 	}
-	x->state = CTX_RECV;
-	atomic_fetch_add(&x->rs->receiving, 1);
-	nng_ctx_recv(x->ctx, x->aio);
+	pthread_rwlock_unlock(&rs->gate);
 }
 
 static void
 rpc_ctx_reply(rpc_ctx *x, nng_msg *reply)
 {
+	rpc_server *rs = x->rs;
+
 	if (reply == NULL) {
 		/* Nothing could be encoded: the client's own timeout will tell it. */
 		rpc_ctx_listen(x);
 		return;
 	}
-	x->state = CTX_SEND;
-	nng_aio_set_msg(x->aio, reply);
-	nng_ctx_send(x->ctx, x->aio);
+	pthread_rwlock_rdlock(&rs->gate);
+	if (atomic_load(&rs->closing)) {
+		nng_msg_free(reply);
+	} else {
+		x->state = CTX_SEND;
+		nng_aio_set_msg(x->aio, reply);
+		nng_ctx_send(x->ctx, x->aio);
+	}
+	pthread_rwlock_unlock(&rs->gate);
 }
 
 static void rpc_ctx_cb(void *arg);
@@ -193,10 +211,12 @@ rpc_ctx_add(rpc_server *rs)
 {
 	rpc_ctx *x;
 
+	pthread_rwlock_rdlock(&rs->gate);
 	pthread_mutex_lock(&rs->mu);
 	if (rs->ncontexts == RPC_CONTEXTS_MAX || atomic_load(&rs->closing) ||
 	    (x = calloc(1, sizeof(*x))) == NULL) {
 		pthread_mutex_unlock(&rs->mu);
+		pthread_rwlock_unlock(&rs->gate);
 		return (false);
 	}
 	x->rs = rs;
@@ -207,10 +227,12 @@ rpc_ctx_add(rpc_server *rs)
 		}
 		free(x);
 		pthread_mutex_unlock(&rs->mu);
+		pthread_rwlock_unlock(&rs->gate);
 		return (false);
 	}
 	rs->contexts[rs->ncontexts++] = x;
 	pthread_mutex_unlock(&rs->mu);
+	pthread_rwlock_unlock(&rs->gate);
 	rpc_ctx_listen(x);
 	return (true);
 }
@@ -349,6 +371,7 @@ rpc_server_start(rpc_server **out, server *srv, const char *url, const sp_servic
 	rs->inline_methods = inline_methods;
 	pthread_mutex_init(&rs->mu, NULL);
 	pthread_cond_init(&rs->work, NULL);
+	pthread_rwlock_init(&rs->gate, NULL);
 	if ((rv = nng_rep0_open(&rs->sock)) != 0) {
 		snprintf(err, errlen, "nng_rep0_open: %s", nng_strerror(rv));
 		dedup_free(rs->dedup);
@@ -375,7 +398,10 @@ rpc_server_start(rpc_server **out, server *srv, const char *url, const sp_servic
 void
 rpc_server_close(rpc_server *rs)
 {
+	/* Released before nng_close, which waits for callbacks that may want the read side. */
+	pthread_rwlock_wrlock(&rs->gate);
 	atomic_store(&rs->closing, true);
+	pthread_rwlock_unlock(&rs->gate);
 	nng_close(rs->sock);
 	pthread_mutex_lock(&rs->mu);
 	pthread_cond_broadcast(&rs->work);
@@ -403,6 +429,7 @@ rpc_server_free(rpc_server *rs)
 		free(x);
 	}
 	dedup_free(rs->dedup);
+	pthread_rwlock_destroy(&rs->gate);
 	pthread_cond_destroy(&rs->work);
 	pthread_mutex_destroy(&rs->mu);
 	free(rs);

@@ -8,13 +8,14 @@
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/sub.h>
 #include <nng/supplemental/util/platform.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sandproc.h"
 
-#define FOLLOW_RECVBUF 1024
+#define FOLLOW_RECVBUF 256
 #define FOLLOW_RECV_MAX (4u * 1024 * 1024)
 #define FOLLOW_PAGE_BYTES (4u * 1024 * 1024)
 
@@ -88,27 +89,88 @@ follow_drain(follow *f, uint32_t tail, sandproc_v1_State *state)
 	return (SP_OK);
 }
 
-/* Opens the SUB side; false means the feed is unreachable (polling only). */
-static bool
-follow_subscribe(nng_socket *sock, const char *url, const char *id, bool tty, int recvbuf)
+/*
+ * SUB sockets are pooled, never closed while the process runs: nng 1.5.2's
+ * nng_close on a SUB socket that is still receiving can deadlock its reaper
+ * (nanomsg/nng#1543), and PUB sends every topic to every subscriber, so a
+ * feed is hardly ever quiet. A follow takes a socket (one per events URL,
+ * made on demand), subscribes to its topics, and gives it back with the
+ * topics dropped: messages for no topic are discarded as they arrive.
+ */
+typedef struct follow_sub {
+	struct follow_sub *next;
+	nng_socket sock;
+	char url[256];
+} follow_sub;
+
+static pthread_mutex_t follow_pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static follow_sub *follow_pool;
+
+static void
+follow_topics(follow_sub *fs, const char *id, bool tty, const char *option)
 {
 	char topic[64];
 
-	if (nng_sub0_open(sock) != 0) {
-		return (false);
-	}
-	nng_socket_set_int(*sock, NNG_OPT_RECVBUF, recvbuf > 0 ? recvbuf : FOLLOW_RECVBUF);
-	nng_socket_set_size(*sock, NNG_OPT_RECVMAXSZ, FOLLOW_RECV_MAX);
 	/* The NUL after the id is part of the topic, so no other id matches. */
 	snprintf(topic, sizeof(topic), "%s/%s", tty ? "term" : "log", id);
-	nng_socket_set(*sock, NNG_OPT_SUB_SUBSCRIBE, topic, strlen(topic) + 1);
+	nng_socket_set(fs->sock, option, topic, strlen(topic) + 1);
 	snprintf(topic, sizeof(topic), "proc/%s", id);
-	nng_socket_set(*sock, NNG_OPT_SUB_SUBSCRIBE, topic, strlen(topic) + 1);
-	if (nng_dial(*sock, url, NULL, 0) != 0) {
-		nng_close(*sock);
-		return (false);
+	nng_socket_set(fs->sock, option, topic, strlen(topic) + 1);
+}
+
+/* A subscribed SUB socket for id on url, or NULL when the feed is unreachable (polling only). */
+static follow_sub *
+follow_take(const char *url, const char *id, bool tty, int recvbuf)
+{
+	follow_sub *fs = NULL, **pp;
+
+	pthread_mutex_lock(&follow_pool_mu);
+	for (pp = &follow_pool; *pp != NULL; pp = &(*pp)->next) {
+		if (strcmp((*pp)->url, url) == 0) {
+			fs = *pp;
+			*pp = fs->next;
+			break;
+		}
 	}
-	return (true);
+	pthread_mutex_unlock(&follow_pool_mu);
+	if (fs == NULL) {
+		if (strlen(url) >= sizeof(fs->url) || (fs = calloc(1, sizeof(*fs))) == NULL) {
+			return (NULL);
+		}
+		snprintf(fs->url, sizeof(fs->url), "%s", url);
+		if (nng_sub0_open(&fs->sock) != 0) {
+			free(fs);
+			return (NULL);
+		}
+		nng_socket_set_size(fs->sock, NNG_OPT_RECVMAXSZ, FOLLOW_RECV_MAX);
+		if (nng_dial(fs->sock, url, NULL, 0) != 0) {
+			/* Nothing received yet, so closing is safe here. */
+			nng_close(fs->sock);
+			free(fs);
+			return (NULL);
+		}
+	}
+	nng_socket_set_int(fs->sock, NNG_OPT_RECVBUF, recvbuf > 0 ? recvbuf : FOLLOW_RECVBUF);
+	follow_topics(fs, id, tty, NNG_OPT_SUB_SUBSCRIBE);
+	return (fs);
+}
+
+static void
+follow_give(follow_sub *fs, const char *id, bool tty)
+{
+	follow_topics(fs, id, tty, NNG_OPT_SUB_UNSUBSCRIBE);
+	pthread_mutex_lock(&follow_pool_mu);
+	fs->next = follow_pool;
+	follow_pool = fs;
+	pthread_mutex_unlock(&follow_pool_mu);
+}
+
+/* True when a feed message's topic is one of this follow's (a pooled socket may hold older ones). */
+static bool
+follow_topic_is(const char *topic, const char *id)
+{
+	const char *slash = strchr(topic, '/');
+	return (slash != NULL && strcmp(slash + 1, id) == 0);
 }
 
 /*
@@ -126,7 +188,7 @@ follow_on_message(follow *f, nng_msg *m, sp_arena *a, bool *ended)
 	sandproc_v1_State state;
 	int code = SP_OK;
 
-	if (nul == NULL) {
+	if (nul == NULL || !follow_topic_is(body, f->id)) {
 		return (SP_OK);
 	}
 	pb = (const uint8_t *)nul + 1;
@@ -181,7 +243,7 @@ sp_follow(sp_client *c, const char *id, const sp_follow_opts *opts, sp_follow_fn
 	sandproc_v1_GetRequest get;
 	sandproc_v1_Process rec;
 	sandproc_v1_State state = sandproc_v1_State_STATE_RUNNING;
-	nng_socket sock;
+	follow_sub *sub;
 	bool feed, ended = false;
 	sp_arena *a = sp_arena_new();
 	follow f;
@@ -209,10 +271,10 @@ sp_follow(sp_client *c, const char *id, const sp_follow_opts *opts, sp_follow_fn
 		goto out;
 	}
 	/* Subscribe before reading history, so nothing falls between the two. */
-	feed =
-	    follow_subscribe(&sock, sp_resolve_events_url(opts->events_url), id, rec.tty, opts->recv_buffer);
+	sub = follow_take(sp_resolve_events_url(opts->events_url), id, rec.tty, opts->recv_buffer);
+	feed = sub != NULL;
 	if (feed) {
-		nng_socket_set_ms(sock, NNG_OPT_RECVTIMEO, opts->poll_ms > 0 ? opts->poll_ms : 500);
+		nng_socket_set_ms(sub->sock, NNG_OPT_RECVTIMEO, opts->poll_ms > 0 ? opts->poll_ms : 500);
 	}
 	if (opts->live_only) {
 		sandproc_v1_LogsRequest req;
@@ -230,7 +292,7 @@ sp_follow(sp_client *c, const char *id, const sp_follow_opts *opts, sp_follow_fn
 	ended = state != sandproc_v1_State_STATE_RUNNING;
 	while (!ended) {
 		nng_msg *m = NULL;
-		int rv = feed ? nng_recvmsg(sock, &m, 0) : NNG_ETIMEDOUT;
+		int rv = feed ? nng_recvmsg(sub->sock, &m, 0) : NNG_ETIMEDOUT;
 		if (rv == 0) {
 			code = follow_on_message(&f, m, a, &ended);
 			nng_msg_free(m);
@@ -253,7 +315,7 @@ sp_follow(sp_client *c, const char *id, const sp_follow_opts *opts, sp_follow_fn
 	}
 close:
 	if (feed) {
-		nng_close(sock);
+		follow_give(sub, id, rec.tty);
 	}
 out:
 	free(f.page);

@@ -290,7 +290,10 @@ test_feed_publishes_entries_and_lifecycle(void)
 		nng_msg_free(m);
 	}
 	CHECK(started && entry && exited);
-	nng_close(sub);
+	/*
+	 * Not closed: nng 1.5.2 can deadlock closing a SUB socket that is
+	 * still receiving (nanomsg/nng#1543); it goes with the test process.
+	 */
 	sp_arena_free(a);
 }
 

@@ -425,27 +425,52 @@ cli_report(cli *cl, const sandproc_v1_Process *p)
 	return (0);
 }
 
+/* A "--name MS" option of a verb that takes "ID [options]". */
+typedef struct cli_ms_opt {
+	const char *name;
+	uint32_t *dst;
+} cli_ms_opt;
+
+/*
+ * Parses "ID [--opt MS]..." into id and the options' destinations; on a bad
+ * argument prints usage and returns false.
+ */
+static bool
+cli_id_and_ms(
+    int argc, char **argv, char *id, size_t idlen, const cli_ms_opt *opts, size_t nopts, const char *usage)
+{
+	unsigned long long v;
+
+	if (argc < 1 || !cli_id(id, idlen, argv[0])) {
+		cli_usage("usage: %s", usage);
+		return (false);
+	}
+	for (int i = 1; i < argc; i++) {
+		size_t k = 0;
+		while (k < nopts && strcmp(argv[i], opts[k].name) != 0) {
+			k++;
+		}
+		if (k == nopts || i + 1 >= argc || !cli_uint(argv[i + 1], UINT32_MAX, &v)) {
+			cli_usage("bad option \"%s\" (usage: %s)", argv[i], usage);
+			return (false);
+		}
+		*opts[k].dst = (uint32_t)v;
+		i++;
+	}
+	return (true);
+}
+
 int
 cli_stop(cli *cl, int argc, char **argv)
 {
 	sandproc_v1_StopRequest req;
 	sandproc_v1_Process rep;
-	unsigned long long v;
 	int code;
 
 	memset(&req, 0, sizeof(req));
-	if (argc < 1 || !cli_id(req.id, sizeof(req.id), argv[0])) {
-		return (cli_usage("usage: stop ID [--grace MS] [--wait MS]"));
-	}
-	for (int i = 1; i < argc; i++) {
-		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-		if (strcmp(argv[i], "--grace") == 0 && cli_uint(val, UINT32_MAX, &v)) {
-			req.grace_ms = (uint32_t)v, i++;
-		} else if (strcmp(argv[i], "--wait") == 0 && cli_uint(val, UINT32_MAX, &v)) {
-			req.wait_ms = (uint32_t)v, i++;
-		} else {
-			return (cli_usage("stop: bad option \"%s\"", argv[i]));
-		}
+	const cli_ms_opt opts[] = { { "--grace", &req.grace_ms }, { "--wait", &req.wait_ms } };
+	if (!cli_id_and_ms(argc, argv, req.id, sizeof(req.id), opts, 2, "stop ID [--grace MS] [--wait MS]")) {
+		return (CLI_EXIT_USAGE);
 	}
 	if (!cli_connect(cl)) {
 		return (CLI_EXIT_ERROR);
@@ -461,20 +486,12 @@ cli_kill(cli *cl, int argc, char **argv)
 {
 	sandproc_v1_KillRequest req;
 	sandproc_v1_Process rep;
-	unsigned long long v;
 	int code;
 
 	memset(&req, 0, sizeof(req));
-	if (argc < 1 || !cli_id(req.id, sizeof(req.id), argv[0])) {
-		return (cli_usage("usage: kill ID [--wait MS]"));
-	}
-	for (int i = 1; i < argc; i++) {
-		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-		if (strcmp(argv[i], "--wait") == 0 && cli_uint(val, UINT32_MAX, &v)) {
-			req.wait_ms = (uint32_t)v, i++;
-		} else {
-			return (cli_usage("kill: bad option \"%s\"", argv[i]));
-		}
+	const cli_ms_opt opts[] = { { "--wait", &req.wait_ms } };
+	if (!cli_id_and_ms(argc, argv, req.id, sizeof(req.id), opts, 1, "kill ID [--wait MS]")) {
+		return (CLI_EXIT_USAGE);
 	}
 	if (!cli_connect(cl)) {
 		return (CLI_EXIT_ERROR);
@@ -534,20 +551,12 @@ cli_wait(cli *cl, int argc, char **argv)
 {
 	sandproc_v1_WaitRequest req;
 	sandproc_v1_Process rep;
-	unsigned long long v;
 	int code;
 
 	memset(&req, 0, sizeof(req));
-	if (argc < 1 || !cli_id(req.id, sizeof(req.id), argv[0])) {
-		return (cli_usage("usage: wait ID [--timeout MS]"));
-	}
-	for (int i = 1; i < argc; i++) {
-		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-		if (strcmp(argv[i], "--timeout") == 0 && cli_uint(val, UINT32_MAX, &v)) {
-			req.timeout_ms = (uint32_t)v, i++;
-		} else {
-			return (cli_usage("wait: bad option \"%s\"", argv[i]));
-		}
+	const cli_ms_opt opts[] = { { "--timeout", &req.timeout_ms } };
+	if (!cli_id_and_ms(argc, argv, req.id, sizeof(req.id), opts, 1, "wait ID [--timeout MS]")) {
+		return (CLI_EXIT_USAGE);
 	}
 	if (!cli_connect(cl)) {
 		return (CLI_EXIT_ERROR);

@@ -343,6 +343,60 @@ test_crash_reattaches_live_and_settles_gone(void)
 }
 
 static void
+test_random_bodies_for_every_method_get_answers(void)
+{
+	th_server s = { 0 };
+	unsigned seed = 12345;
+	nng_socket sock;
+	int answered = 0, sent = 0;
+
+	th_server_start(&s, false);
+	CHECK_INT(nng_req0_open(&sock), 0);
+	nng_socket_set_ms(sock, NNG_OPT_RECVTIMEO, 10000);
+	CHECK_INT(nng_dial(sock, s.url, NULL, 0), 0);
+	for (size_t k = 0; k < sp_processes_service.count; k++) {
+		const sp_method *m = &sp_processes_service.methods[k];
+		/* Nothing that could start a process from random bytes. */
+		if (m->id == SP_PROCESSES_RUN || m->id == SP_PROCESSES_START) {
+			continue;
+		}
+		for (int i = 0; i < 200; i++) {
+			uint8_t body[160];
+			size_t len = (size_t)(rand_r(&seed) % (int)sizeof(body));
+			for (size_t j = 0; j < len; j++) {
+				body[j] = (uint8_t)rand_r(&seed);
+			}
+			sandproc_v1_Request env;
+			memset(&env, 0, sizeof(env));
+			strcpy(env.method, m->name);
+			env.request_id = (uint64_t)rand_r(&seed) + 1;
+			env.body.data = body;
+			env.body.len = len;
+			size_t size, wrote;
+			const char *err;
+			nng_msg *msg, *r;
+			sp_pb_encoded_size(sandproc_v1_Request_fields, &env, &size);
+			nng_msg_alloc(&msg, size);
+			sp_pb_encode(sandproc_v1_Request_fields, &env, nng_msg_body(msg), size, &wrote, &err);
+			sent++;
+			if (nng_sendmsg(sock, msg, 0) != 0) {
+				nng_msg_free(msg);
+				continue;
+			}
+			if (nng_recvmsg(sock, &r, 0) == 0) {
+				sandproc_v1_Reply rep;
+				answered += sp_reply_decode(r, &rep, &err) == SP_OK;
+				nng_msg_free(r);
+			}
+		}
+	}
+	CHECK_INT(answered, sent);
+	nng_close(sock);
+	check_healthy(&s);
+	th_server_cleanup(&s);
+}
+
+static void
 test_second_server_on_same_data_is_refused(void)
 {
 	th_server s = { 0 };
@@ -382,6 +436,8 @@ main(int argc, char **argv)
 		{ "test_records_survive_restart", test_records_survive_restart },
 		{ "test_crash_reattaches_live_and_settles_gone",
 		    test_crash_reattaches_live_and_settles_gone },
+		{ "test_random_bodies_for_every_method_get_answers",
+		    test_random_bodies_for_every_method_get_answers },
 		{ "test_second_server_on_same_data_is_refused", test_second_server_on_same_data_is_refused },
 	};
 	return (th_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0])));

@@ -90,7 +90,8 @@ typedef struct load {
 	void (*teardown)(void *ctx);
 	const void *arg;
 	atomic_long ops, errors;
-	atomic_bool stop;
+	atomic_int ready;
+	atomic_bool go, stop;
 } load;
 
 typedef struct load_thread {
@@ -107,6 +108,11 @@ load_main(void *arg)
 	void *ctx = l->setup(l, t->i);
 	long ops = 0, errors = 0;
 
+	/* Connected; the clock starts once every client is. */
+	atomic_fetch_add(&l->ready, 1);
+	while (!atomic_load(&l->go)) {
+		usleep(100);
+	}
 	while (!atomic_load_explicit(&l->stop, memory_order_relaxed)) {
 		if (l->op(ctx)) {
 			ops++;
@@ -127,17 +133,18 @@ load_run(load *l, int clients)
 	load_thread *t = calloc((size_t)clients, sizeof(*t));
 	double start;
 
-	/* Warm-up is part of setup: each thread connects before the clock starts. */
+	atomic_store(&l->ops, 0);
+	atomic_store(&l->errors, 0);
 	for (int i = 0; i < clients; i++) {
 		t[i].l = l;
 		t[i].i = i;
-	}
-	atomic_store(&l->ops, 0);
-	atomic_store(&l->errors, 0);
-	start = now_s();
-	for (int i = 0; i < clients; i++) {
 		pthread_create(&t[i].th, NULL, load_main, &t[i]);
 	}
+	while (atomic_load(&l->ready) < clients) {
+		usleep(1000);
+	}
+	start = now_s();
+	atomic_store(&l->go, true);
 	struct timespec ts = { (time_t)l->seconds, (long)((l->seconds - (double)(time_t)l->seconds) * 1e9) };
 	nanosleep(&ts, NULL);
 	atomic_store(&l->stop, true);

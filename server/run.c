@@ -63,7 +63,7 @@ typedef struct run_state {
 	uint8_t chunk[RUN_READ_MAX];
 } run_state;
 
-/* Reads what fd has now; returns false once it is at EOF (and closed). */
+/* Reads what fd has now: true when bytes came; at EOF it also closes fd. */
 static bool
 run_read(run_state *st, int *fd, run_buf *b)
 {
@@ -74,12 +74,18 @@ run_read(run_state *st, int *fd, run_buf *b)
 		run_buf_add(&st->all, st->chunk, (size_t)n);
 		return (true);
 	}
-	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-		return (true);
+	if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+		close(*fd);
+		*fd = -1;
 	}
-	close(*fd);
-	*fd = -1;
 	return (false);
+}
+
+/* Takes what a pipe holds now, bounded in case something outside the group keeps writing. */
+static void
+run_drain(run_state *st, int *fd, run_buf *b)
+{
+	for (int guard = 0; guard < 1024 && *fd >= 0 && run_read(st, fd, b); guard++) {}
 }
 
 static void
@@ -202,20 +208,8 @@ run_command(supervisor *s, config_holder *cfg, const sandproc_v1_RunRequest *req
 	 * waiting for an EOF that a process outside the group might withhold.
 	 */
 	kill(-st->c.pid, SIGKILL);
-	for (int guard = 0; guard < 1024 && st->c.out_fd >= 0; guard++) {
-		ssize_t before = (ssize_t)st->out.len + (ssize_t)st->out.truncated;
-		if (!run_read(st, &st->c.out_fd, &st->out) ||
-		    (ssize_t)st->out.len + (ssize_t)st->out.truncated == before) {
-			break;
-		}
-	}
-	for (int guard = 0; guard < 1024 && st->c.err_fd >= 0; guard++) {
-		ssize_t before = (ssize_t)st->err.len + (ssize_t)st->err.truncated;
-		if (!run_read(st, &st->c.err_fd, &st->err) ||
-		    (ssize_t)st->err.len + (ssize_t)st->err.truncated == before) {
-			break;
-		}
-	}
+	run_drain(st, &st->c.out_fd, &st->out);
+	run_drain(st, &st->c.err_fd, &st->err);
 	if (attached) {
 		supervisor_run_detach(s, st->c.pid);
 	}

@@ -435,12 +435,11 @@ sup_on_exit(supervisor *s, proc *p)
 
 /* The final record of p, from how its leader ended and why. */
 static void
-sup_final_record(supervisor *s, proc *p)
+sup_final_record(proc *p)
 {
 	sandproc_v1_Process *r = &p->rec;
 	int st = p->wstatus;
 
-	(void)s;
 	r->exited_at_ms = util_now_ms();
 	r->stdin_open = false;
 	if (p->reattached || !p->exited) {
@@ -501,7 +500,6 @@ sup_finish(supervisor *s, proc *p)
 		/* A pid that would not die at shutdown stays unreaped: never signal it again. */
 		p->reaped = true;
 	}
-	p->phase = PHASE_DRAINING; /* handlers see no change until ENDED below */
 	pthread_mutex_unlock(&s->mu);
 	sup_close_watched(s, &p->pidfd);
 	pthread_mutex_lock(&p->io_mu);
@@ -514,7 +512,7 @@ sup_finish(supervisor *s, proc *p)
 	p->log = NULL;
 
 	pthread_mutex_lock(&s->mu);
-	sup_final_record(s, p);
+	sup_final_record(p);
 	pthread_mutex_unlock(&s->mu);
 	sup_store_update(s, p);
 	publisher_process(

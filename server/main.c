@@ -20,10 +20,10 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#include "rpc.h"
+#include "base/util.h"
+#include "rpc/rpc.h"
 #include "sandproc/v1/processes.rpc.h"
 #include "sandproc/v1/system.rpc.h"
-#include "util.h"
 
 #define DEFAULT_LISTEN "tcp://127.0.0.1:7300"
 #define DEFAULT_EVENTS "tcp://127.0.0.1:7301"

@@ -6,10 +6,10 @@
 
 #include <stdint.h>
 
-#include "config.h"
-#include "publisher.h"
-#include "store.h"
-#include "supervisor.h"
+#include "base/config.h"
+#include "events/publisher.h"
+#include "proc/supervisor.h"
+#include "store/store.h"
 
 typedef struct server {
 	char data_dir[4096];

@@ -11,7 +11,7 @@
 
 #include "demo/v1/echo.rpc.h"
 #include "harness.h"
-#include "rpc.h"
+#include "rpc/rpc.h"
 
 static atomic_int say_calls;
 

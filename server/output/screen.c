@@ -1,4 +1,4 @@
-#include "screen.h"
+#include "output/screen.h"
 
 #include <errno.h>
 #include <libtsm.h>

@@ -2,9 +2,9 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "rpc.h"
+#include "base/util.h"
+#include "rpc/rpc.h"
 #include "sandproc/v1/system.rpc.h"
-#include "util.h"
 
 int
 rpc_system_health(sp_call *call, const sandproc_v1_HealthRequest *req, sandproc_v1_HealthReply *rep)

@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "logfile.h"
-#include "rpc.h"
+#include "base/util.h"
+#include "os/spawn.h"
+#include "output/logfile.h"
+#include "rpc/rpc.h"
 #include "sandproc/v1/processes.rpc.h"
-#include "spawn.h"
-#include "util.h"
 
 #define RPC_DEFAULT_GRACE_MS 5000
 

@@ -1,9 +1,9 @@
-#include "dedup.h"
+#include "rpc/dedup.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "util.h"
+#include "base/util.h"
 
 #define DEDUP_BUCKETS 1024
 

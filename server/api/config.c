@@ -2,7 +2,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "rpc.h"
+#include "rpc/rpc.h"
 #include "sandproc/v1/processes.rpc.h"
 
 int

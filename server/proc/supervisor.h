@@ -24,11 +24,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "config.h"
-#include "publisher.h"
+#include "base/config.h"
+#include "events/publisher.h"
 #include "sandproc/v1/processes.pb.h"
 #include "sp_pb.h"
-#include "store.h"
+#include "store/store.h"
 
 typedef struct supervisor supervisor;
 

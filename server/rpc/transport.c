@@ -1,4 +1,4 @@
-#include "rpc.h"
+#include "rpc/rpc.h"
 
 #include <nng/protocol/reqrep0/rep.h>
 #include <pthread.h>
@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "dedup.h"
-#include "util.h"
+#include "base/config.h"
+#include "base/util.h"
+#include "rpc/dedup.h"
 
 /*
  * Each nng context runs a small state machine in its aio callback:

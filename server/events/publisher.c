@@ -1,4 +1,4 @@
-#include "publisher.h"
+#include "events/publisher.h"
 
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/util.h"
 #include "sp_pb.h"
-#include "util.h"
 
 /*
  * Per-subscriber queue depth, in messages. Entries are at most 64 KiB, so

@@ -1,4 +1,4 @@
-#include "supervisor.h"
+#include "proc/supervisor.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,11 +16,11 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "logfile.h"
-#include "screen.h"
+#include "base/util.h"
+#include "os/spawn.h"
+#include "output/logfile.h"
+#include "output/screen.h"
 #include "sp_status.h"
-#include "spawn.h"
-#include "util.h"
 
 #define SUP_READ_MAX (64 * 1024)
 #define SUP_BUCKETS 256

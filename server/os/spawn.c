@@ -1,4 +1,4 @@
-#include "spawn.h"
+#include "os/spawn.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -17,8 +17,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "base/util.h"
 #include "sp_status.h"
-#include "util.h"
 
 extern char **environ;
 

@@ -8,8 +8,8 @@
 
 #include <stddef.h>
 
+#include "proc/supervisor.h"
 #include "sandproc/v1/processes.pb.h"
-#include "supervisor.h"
 
 /* Output buffers of a finished Run; free with run_result_free. */
 typedef struct run_result {

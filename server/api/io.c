@@ -4,10 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "logfile.h"
-#include "rpc.h"
+#include "output/logfile.h"
+#include "output/screen.h"
+#include "rpc/rpc.h"
 #include "sandproc/v1/processes.rpc.h"
-#include "screen.h"
 
 #define RPC_LOGS_DEFAULT_BYTES (1024 * 1024)
 #define RPC_LOGS_MAX_BYTES (16 * 1024 * 1024)

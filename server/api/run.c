@@ -1,8 +1,8 @@
 /* Run: a one-shot command, carried out on this handler's thread (run.c). */
 #include <stdlib.h>
 
-#include "rpc.h"
-#include "run.h"
+#include "proc/run.h"
+#include "rpc/rpc.h"
 #include "sandproc/v1/processes.rpc.h"
 
 static void

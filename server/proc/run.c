@@ -1,4 +1,4 @@
-#include "run.h"
+#include "proc/run.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -10,9 +10,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/util.h"
+#include "os/spawn.h"
 #include "sp_status.h"
-#include "spawn.h"
-#include "util.h"
 
 #define RUN_READ_MAX (64 * 1024)
 

@@ -21,6 +21,7 @@
 #include "sandproc/v1/events.rpc.h"
 #include "sandproc/v1/processes.rpc.h"
 #include "sandproc/v1/system.rpc.h"
+#include "sp_client.h"
 #include "sp_json.h"
 #include "sp_rpc.h"
 

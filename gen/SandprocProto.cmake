@@ -1,7 +1,9 @@
 # protoc with nanopb's plugin and ours (protoc-gen-sprpc) into the build tree.
 #
-#   sandproc_generate(OUT_VAR PROTO_ROOT OUT_DIR file.proto...)
-# sets OUT_VAR to the generated .c files; headers land beside them in OUT_DIR.
+#   sandproc_generate(OUT_VAR SRV_VAR PROTO_ROOT OUT_DIR file.proto...)
+# sets OUT_VAR to the generated .c files clients and servers share (messages,
+# method tables, stubs) and SRV_VAR to the server's handler tables (*.srv.c);
+# headers land beside them in OUT_DIR.
 
 find_program(PROTOC protoc REQUIRED)
 find_program(PROTOC_GEN_NANOPB protoc-gen-nanopb REQUIRED)
@@ -25,12 +27,14 @@ file(WRITE ${SANDPROC_PLUGIN}
 file(CHMOD ${SANDPROC_PLUGIN} PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE
   GROUP_READ GROUP_EXECUTE WORLD_READ WORLD_EXECUTE)
 
-function(sandproc_generate out_var proto_root out_dir)
+function(sandproc_generate out_var srv_var proto_root out_dir)
   set(outputs)
+  set(srv_outputs)
   set(deps)
   foreach(proto ${ARGN})
     string(REGEX REPLACE "\\.proto$" "" base ${proto})
     list(APPEND outputs ${out_dir}/${base}.pb.c ${out_dir}/${base}.rpc.c)
+    list(APPEND srv_outputs ${out_dir}/${base}.srv.c)
     list(APPEND deps ${proto_root}/${proto})
     if(EXISTS ${proto_root}/${base}.options)
       list(APPEND deps ${proto_root}/${base}.options)
@@ -38,7 +42,7 @@ function(sandproc_generate out_var proto_root out_dir)
   endforeach()
   file(MAKE_DIRECTORY ${out_dir})
   add_custom_command(
-    OUTPUT ${outputs}
+    OUTPUT ${outputs} ${srv_outputs}
     COMMAND ${PROTOC}
       --plugin=protoc-gen-nanopb=${PROTOC_GEN_NANOPB}
       --plugin=protoc-gen-sprpc=${SANDPROC_PLUGIN}
@@ -51,4 +55,5 @@ function(sandproc_generate out_var proto_root out_dir)
     COMMENT "protoc (nanopb + sprpc): ${ARGN}"
     VERBATIM)
   set(${out_var} ${outputs} PARENT_SCOPE)
+  set(${srv_var} ${srv_outputs} PARENT_SCOPE)
 endfunction()

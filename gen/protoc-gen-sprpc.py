@@ -2,14 +2,16 @@
 """protoc-gen-sprpc: turns every proto `service` into C client stubs and a
 server dispatch table for sandproc's RPC runtime (gen/runtime/sp_rpc.h).
 
-For each proto file it writes `<name>.rpc.h` and `<name>.rpc.c` beside
-nanopb's `<name>.pb.h`:
-  - message and enum descriptions (field names, for JSON and tools);
-  - per service: method ids, a const table of
-    {id, full name, request, response, handler, flags}, and an sp_service;
-  - one typed client stub per method, calling sp_client_call;
-  - one handler prototype per method, with a weak default that answers
-    UNIMPLEMENTED, so the server writes handler functions only.
+For each proto file it writes, beside nanopb's `<name>.pb.h`:
+  `<name>.rpc.h/.c`, shared by clients and the server:
+    - message and enum descriptions (field names, for JSON and tools);
+    - per service: method ids, a const table of
+      {id, full name, request, response, flags}, and an sp_service;
+    - one typed client stub per method, calling sp_client_call;
+  `<name>.srv.h/.c`, for the server only:
+    - one handler prototype per method and a table of handlers indexed by
+      method id. The table names every handler, so a server that misses or
+      misspells one fails to link instead of answering UNIMPLEMENTED.
 
 Kept in three parts, as nanopb's generator is: read the request, build a
 model, emit text. Options (protoc --sprpc_opt=k=v,k=v):
@@ -180,7 +182,7 @@ def emit_header(f, opts):
     out = [BANNER % f.name]
     g = guard(f.base)
     out.append("#ifndef %s\n#define %s\n\n" % (g, g))
-    out.append('#include "sp_rpc.h"\n#include "%s.pb.h"\n' % f.base)
+    out.append('#include "sp_client.h"\n#include "sp_rpc.h"\n#include "%s.pb.h"\n' % f.base)
     for d in f.deps:
         out.append('#include "%s.rpc.h"\n' % d)
     out.append("\n")
@@ -203,13 +205,49 @@ def emit_header(f, opts):
         out.append("/* Client stubs: see sp_client_call for timeout_ms and errors. */\n")
         for m in svc.methods:
             out.append("%s;\n" % stub_sig(opts, svc, m))
-        out.append("\n/* Server handlers: return an sp_status; one left undefined answers"
-                   " UNIMPLEMENTED. */\n")
-        for m in svc.methods:
-            out.append("%s;\n" % handler_sig(opts, svc, m))
         out.append("\n")
     out.append("#endif\n")
     return "".join(out)
+
+
+def srv_guard(base):
+    return re.sub(r"[^A-Za-z0-9]", "_", base).upper() + "_SRV_H"
+
+
+def emit_server_header(f, opts):
+    out = [BANNER % f.name]
+    g = srv_guard(f.base)
+    out.append("#ifndef %s\n#define %s\n\n" % (g, g))
+    out.append('#include "sp_server.h"\n#include "%s.rpc.h"\n\n' % f.base)
+    for svc in f.services:
+        out.append("/* service %s: handlers return an sp_status. */\n" % svc.full_name)
+        for m in svc.methods:
+            out.append("%s;\n" % handler_sig(opts, svc, m))
+        out.append("\nextern const sp_server_service %s%s_server;\n\n"
+                   % (opts["stub_prefix"], svc.snake))
+    out.append("#endif\n")
+    return "".join(out)
+
+
+def emit_server_source(f, opts):
+    out = [BANNER % f.name]
+    out.append('#include "%s.srv.h"\n' % f.base)
+    if f.services:
+        out.append("\n")
+    for svc in f.services:
+        sp, hp = opts["stub_prefix"], opts["handler_prefix"]
+        for m in svc.methods:
+            out.append("static int\n%s%s_%s_thunk(sp_call *call, const void *req, void *rep)\n{\n"
+                       % (sp, svc.snake, m.snake))
+            out.append("\treturn (%s%s_%s(call, req, rep));\n}\n\n" % (hp, svc.snake, m.snake))
+        out.append("static const sp_handler %s%s_handlers[%s] = {\n"
+                   % (sp, svc.snake, method_enum(opts, svc)))
+        for m in svc.methods:
+            out.append("\t[%s] = %s%s_%s_thunk,\n" % (method_enum(opts, svc, m), sp, svc.snake, m.snake))
+        out.append("};\n\n")
+        out.append("const sp_server_service %s%s_server = {&%s%s_service, %s%s_handlers};\n\n"
+                   % (sp, svc.snake, sp, svc.snake, sp, svc.snake))
+    return "".join(out).rstrip("\n") + "\n"
 
 
 def emit_field_info(f, msg, types):
@@ -246,21 +284,13 @@ def emit_source(f, opts, types):
     for msg in f.messages:
         out.append(emit_field_info(f, msg, types))
     for svc in f.services:
-        sp, hp = opts["stub_prefix"], opts["handler_prefix"]
-        for m in svc.methods:
-            out.append("__attribute__((weak)) %s\n{\n" % handler_sig(opts, svc, m))
-            out.append("\t(void)call;\n\t(void)req;\n\t(void)rep;\n"
-                       "\treturn (SP_UNIMPLEMENTED);\n}\n\n")
-            out.append("static int\n%s%s_%s_thunk(sp_call *call, const void *req, void *rep)\n{\n"
-                       % (sp, svc.snake, m.snake))
-            out.append("\treturn (%s%s_%s(call, req, rep));\n}\n\n" % (hp, svc.snake, m.snake))
+        sp = opts["stub_prefix"]
         out.append("const sp_method %s%s_methods[%s] = {\n"
                    % (sp, svc.snake, method_enum(opts, svc)))
         for m in svc.methods:
-            out.append('\t{%s, "%s", &%s_info, &%s_info, %s%s_%s_thunk, %s},\n'
+            out.append('\t{%s, "%s", &%s_info, &%s_info, %s},\n'
                        % (method_enum(opts, svc, m), m.full_name, m.request.c_name,
-                          m.response.c_name, sp, svc.snake, m.snake,
-                          " | ".join(m.flags) if m.flags else "0"))
+                          m.response.c_name, " | ".join(m.flags) if m.flags else "0"))
         out.append("};\n\n")
         out.append('const sp_service %s%s_service = {"%s", %s%s_methods, %s};\n\n'
                    % (sp, svc.snake, svc.full_name, sp, svc.snake, method_enum(opts, svc)))
@@ -299,6 +329,14 @@ def generate(request):
             c = response.file.add()
             c.name = f.base + ".rpc.c"
             c.content = emit_source(f, opts, types)
+            # Written for every file (empty without services), so builds can
+            # name them without knowing which files hold services.
+            sh = response.file.add()
+            sh.name = f.base + ".srv.h"
+            sh.content = emit_server_header(f, opts)
+            sc = response.file.add()
+            sc.name = f.base + ".srv.c"
+            sc.content = emit_server_source(f, opts)
     except GenError as e:
         response.error = str(e)
     return response

@@ -1,13 +1,13 @@
 /*
  * sandprocd: the sandproc server.
  *
- *   sandprocd [--listen URL] [--events URL] [--data DIR] [--grace MS]
+ *   sandprocd [--listen URL]... [--events URL]... [--data DIR] [--grace MS]
  *
  * Serves sandproc.v1.System and sandproc.v1.Processes over nng REQ/REP on
- * --listen, publishes output and lifecycle events on --events, and keeps
- * its SQLite database and logs in --data. SIGINT or SIGTERM stops it:
- * running processes get SIGTERM, then SIGKILL after --grace ms, and their
- * records are written before it exits.
+ * every --listen URL, publishes output and lifecycle events on every
+ * --events URL, and keeps its SQLite database and logs in --data. SIGINT or
+ * SIGTERM stops it: running processes get SIGTERM, then SIGKILL after
+ * --grace ms, and their records are written before it exits.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,30 +22,39 @@
 
 #include "base/util.h"
 #include "rpc/rpc.h"
-#include "sandproc/v1/processes.rpc.h"
-#include "sandproc/v1/system.rpc.h"
+#include "sandproc/v1/processes.srv.h"
+#include "sandproc/v1/system.srv.h"
+#include "server.h"
 
 #define DEFAULT_LISTEN "tcp://127.0.0.1:7300"
 #define DEFAULT_EVENTS "tcp://127.0.0.1:7301"
 #define DEFAULT_DATA "./.sandproc"
 #define DEFAULT_GRACE_MS 2000
+#define MAIN_MAX_URLS 8
+/* Largest request body: the REP socket's NNG_OPT_RECVMAXSZ. */
+#define MAIN_MAX_REQUEST_BYTES (8u * 1024 * 1024)
+/* Worker threads kept, at most, and how long an idle extra one stays. */
+#define MAIN_WORKERS_MIN 4
+#define MAIN_WORKERS_MAX 1024
+#define MAIN_WORKERS_IDLE_MS 10000
 
-static const sp_service *const main_services[] = {
-	&sp_system_service,
-	&sp_processes_service,
+static const sp_server_service *const main_services[] = {
+	&sp_system_server,
+	&sp_processes_server,
 	NULL,
 };
 
 /*
- * Answered on nng's callback thread, with no hand-off: calls that never
- * block (no waiting on children, no file reads, no replay-cache wait).
+ * Answered on nng's callback thread, with no hand-off: calls bounded in
+ * work that never wait on children or other calls. Get and List read the
+ * store, through its own read connection and mmap, which a write never
+ * holds up.
  */
 static const sp_method *const main_inline_methods[] = {
 	&sp_system_methods[SP_SYSTEM_HEALTH],
 	&sp_processes_methods[SP_PROCESSES_GET],
 	&sp_processes_methods[SP_PROCESSES_LIST],
 	&sp_processes_methods[SP_PROCESSES_GET_CONFIG],
-	&sp_processes_methods[SP_PROCESSES_SCREEN],
 	&sp_processes_methods[SP_PROCESSES_RESIZE],
 	NULL,
 };
@@ -54,9 +63,9 @@ static void
 main_usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: sandprocd [--listen URL] [--events URL] [--data DIR] [--grace MS]\n"
-	    "  --listen URL   requests (nng REQ/REP), default " DEFAULT_LISTEN "\n"
-	    "  --events URL   event feed (nng PUB), default " DEFAULT_EVENTS "\n"
+	    "usage: sandprocd [--listen URL]... [--events URL]... [--data DIR] [--grace MS]\n"
+	    "  --listen URL   requests (nng REQ/REP), default " DEFAULT_LISTEN "; may be repeated\n"
+	    "  --events URL   event feed (nng PUB), default " DEFAULT_EVENTS "; may be repeated\n"
 	    "  --data DIR     database and logs, default " DEFAULT_DATA "\n"
 	    "  --grace MS     at shutdown, SIGTERM to SIGKILL, default %d\n"
 	    "  --version      print the version\n",
@@ -101,17 +110,20 @@ main_lock(const char *dir)
 	return (fd);
 }
 
-int
-main(int argc, char **argv)
-{
-	const char *listen = DEFAULT_LISTEN, *events = DEFAULT_EVENTS, *data = DEFAULT_DATA;
-	int grace_ms = DEFAULT_GRACE_MS;
-	server srv;
-	char err[512], bound_listen[512], bound_events[512], db[4200];
-	sigset_t sigs;
-	rpc_server *rs;
-	int sig, rv;
+typedef struct main_opts {
+	const char *listen[MAIN_MAX_URLS], *events[MAIN_MAX_URLS];
+	size_t nlisten, nevents;
+	const char *data;
+	int grace_ms;
+} main_opts;
 
+/* Parses the command line; returns -1 to go on, else the exit code. */
+static int
+main_parse(int argc, char **argv, main_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->data = DEFAULT_DATA;
+	o->grace_ms = DEFAULT_GRACE_MS;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -121,21 +133,92 @@ main(int argc, char **argv)
 		} else if (strcmp(a, "--version") == 0) {
 			printf("sandprocd %s\n", SANDPROC_VERSION);
 			return (0);
-		} else if (v != NULL && strcmp(a, "--listen") == 0) {
-			listen = v, i++;
-		} else if (v != NULL && strcmp(a, "--events") == 0) {
-			events = v, i++;
+		} else if (v != NULL && strcmp(a, "--listen") == 0 && o->nlisten < MAIN_MAX_URLS) {
+			o->listen[o->nlisten++] = v, i++;
+		} else if (v != NULL && strcmp(a, "--events") == 0 && o->nevents < MAIN_MAX_URLS) {
+			o->events[o->nevents++] = v, i++;
 		} else if (v != NULL && strcmp(a, "--data") == 0) {
-			data = v, i++;
+			o->data = v, i++;
 		} else if (v != NULL && strcmp(a, "--grace") == 0) {
-			grace_ms = atoi(v), i++;
+			o->grace_ms = atoi(v), i++;
 		} else {
-			fprintf(stderr, "sandprocd: unknown or incomplete option \"%s\"\n", a);
+			fprintf(stderr,
+			    "sandprocd: unknown, repeated too often or incomplete option \"%s\"\n", a);
 			main_usage(stderr);
 			return (2);
 		}
 	}
+	if (o->nlisten == 0) {
+		o->listen[o->nlisten++] = DEFAULT_LISTEN;
+	}
+	if (o->nevents == 0) {
+		o->events[o->nevents++] = DEFAULT_EVENTS;
+	}
+	return (-1);
+}
 
+/* Opens the store, the feed and the supervisor; 0 or 1 (logged). */
+static int
+main_open(server *srv, const main_opts *o, char *bound_events, size_t blen)
+{
+	char err[512], db[4200];
+
+	snprintf(db, sizeof(db), "%s/sandproc.db", srv->data_dir);
+	if (store_open(&srv->store, db, err, sizeof(err)) != 0) {
+		util_log("store: %s", err);
+		return (1);
+	}
+	config_defaults(&srv->cfg.c);
+	if (store_load_config(srv->store, &srv->cfg.c) != 0 ||
+	    !config_validate(&srv->cfg.c, err, sizeof(err))) {
+		util_log(
+		    "stored config ignored (%s); using defaults", store_errmsg()[0] ? store_errmsg() : err);
+		config_defaults(&srv->cfg.c);
+	}
+	if (store_queue_new(&srv->sq, srv->store) != 0 ||
+	    workq_new(&srv->wq, MAIN_WORKERS_MIN, MAIN_WORKERS_MAX, MAIN_WORKERS_IDLE_MS) != 0 ||
+	    timers_new(&srv->timers) != 0) {
+		util_log("cannot start threads");
+		return (1);
+	}
+	if (publisher_new(&srv->pub, err, sizeof(err)) != 0) {
+		util_log("%s", err);
+		return (1);
+	}
+	for (size_t i = 0; i < o->nevents; i++) {
+		char bound[512];
+		if (publisher_listen(srv->pub, o->events[i], bound, sizeof(bound), err, sizeof(err)) != 0) {
+			util_log("%s", err);
+			return (1);
+		}
+		snprintf(bound_events + strlen(bound_events), blen - strlen(bound_events), "%s%s",
+		    i ? "," : "", bound);
+	}
+	supervisor_config sc = { .st = srv->store,
+		.sq = srv->sq,
+		.pub = srv->pub,
+		.cfg = &srv->cfg,
+		.wq = srv->wq,
+		.log_dir = srv->log_dir };
+	if (supervisor_new(&srv->sup, &sc, err, sizeof(err)) != 0) {
+		util_log("supervisor: %s", err);
+		return (1);
+	}
+	return (0);
+}
+
+int
+main(int argc, char **argv)
+{
+	main_opts o;
+	server srv;
+	char err[512], bound_listen[2048] = "", bound_events[2048] = "";
+	sigset_t sigs;
+	int sig, rv;
+
+	if ((rv = main_parse(argc, argv, &o)) >= 0) {
+		return (rv);
+	}
 	main_std_fds();
 	/*
 	 * Big transient buffers (Logs pages, Run output) come from mmap and go
@@ -155,8 +238,8 @@ main(int argc, char **argv)
 	pthread_mutex_init(&srv.set_config_mu, NULL);
 	srv.started_at_ms = util_now_ms();
 	srv.started_mono_ms = util_mono_ms();
-	if (!util_fmt(srv.data_dir, sizeof(srv.data_dir), "%s", data) ||
-	    !util_fmt(srv.log_dir, sizeof(srv.log_dir), "%s/logs", data)) {
+	if (!util_fmt(srv.data_dir, sizeof(srv.data_dir), "%s", o.data) ||
+	    !util_fmt(srv.log_dir, sizeof(srv.log_dir), "%s/logs", o.data)) {
 		util_log("--data path too long");
 		return (1);
 	}
@@ -164,34 +247,31 @@ main(int argc, char **argv)
 		util_log("%s: %s", srv.log_dir, strerror(rv));
 		return (1);
 	}
-	if (main_lock(srv.data_dir) < 0) {
-		return (1);
-	}
-	snprintf(db, sizeof(db), "%s/sandproc.db", srv.data_dir);
-	if (store_open(&srv.store, db, err, sizeof(err)) != 0) {
-		util_log("store: %s", err);
-		return (1);
-	}
-	config_defaults(&srv.cfg.c);
-	if (store_load_config(srv.store, &srv.cfg.c) != 0 || !config_validate(&srv.cfg.c, err, sizeof(err))) {
-		util_log(
-		    "stored config ignored (%s); using defaults", store_errmsg()[0] ? store_errmsg() : err);
-		config_defaults(&srv.cfg.c);
-	}
-	if (publisher_open(&srv.pub, events, bound_events, sizeof(bound_events), err, sizeof(err)) != 0) {
-		util_log("%s", err);
-		return (1);
-	}
-	if (supervisor_new(&srv.sup, srv.store, srv.pub, &srv.cfg, srv.log_dir, err, sizeof(err)) != 0) {
-		util_log("supervisor: %s", err);
+	if (main_lock(srv.data_dir) < 0 || main_open(&srv, &o, bound_events, sizeof(bound_events)) != 0) {
 		return (1);
 	}
 	supervisor_reconcile(srv.sup);
-	if (rpc_server_start(&rs, &srv, listen, main_services, main_inline_methods, bound_listen,
-	        sizeof(bound_listen), err, sizeof(err)) != 0) {
+	rpc_config rc = {
+		.srv = &srv,
+		.services = main_services,
+		.inline_methods = main_inline_methods,
+		.wq = srv.wq,
+		.timers = srv.timers,
+		.max_request_bytes = MAIN_MAX_REQUEST_BYTES,
+	};
+	if (rpc_server_new(&srv.rpc, &rc, err, sizeof(err)) != 0) {
 		util_log("%s", err);
-		supervisor_stop(srv.sup, 0);
 		return (1);
+	}
+	for (size_t i = 0; i < o.nlisten; i++) {
+		char bound[512];
+		if (rpc_server_listen(srv.rpc, o.listen[i], bound, sizeof(bound), err, sizeof(err)) != 0) {
+			/* Processes found running are left as they are: a later server takes them back. */
+			util_log("%s", err);
+			return (1);
+		}
+		snprintf(bound_listen + strlen(bound_listen), sizeof(bound_listen) - strlen(bound_listen),
+		    "%s%s", i ? "," : "", bound);
 	}
 	/* One line on stdout for scripts and tests that asked for port 0. */
 	printf("sandprocd ready: listen=%s events=%s data=%s\n", bound_listen, bound_events, srv.data_dir);
@@ -201,9 +281,21 @@ main(int argc, char **argv)
 
 	while (sigwait(&sigs, &sig) != 0) {}
 	util_log("%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
-	rpc_server_close(rs);
-	supervisor_stop(srv.sup, grace_ms);
-	rpc_server_free(rs);
+	/*
+	 * In this order: no new calls; every child stopped and its end recorded;
+	 * calls and background jobs finished; the store's last writes done (they
+	 * call back into the supervisor); then the supervisor itself.
+	 */
+	rpc_server_close(srv.rpc);
+	supervisor_stop(srv.sup, o.grace_ms);
+	rpc_server_free(srv.rpc);
+	srv.rpc = NULL;
+	workq_free(srv.wq);
+	timers_free(srv.timers);
+	size_t lost = store_queue_free(srv.sq, util_mono_ms() + 5000);
+	if (lost > 0) {
+		util_log("%zu record updates could not be written before exit: the store kept failing", lost);
+	}
 	supervisor_free(srv.sup);
 	publisher_close(srv.pub);
 	store_close(srv.store);

@@ -20,11 +20,11 @@ test_request_round_trip(void)
 	in.cwd = "/tmp";
 	in.tty = true;
 	in.cols = 120;
-	strcpy(in.name, "web");
+	in.name = "web";
 	CHECK_INT(sp_request_encode(&m, "sandproc.v1.Processes/Start", 42, "tok",
 	              sandproc_v1_StartRequest_fields, &in, &err),
 	    SP_OK);
-	CHECK_INT(sp_request_decode(m, &env, &err), SP_OK);
+	CHECK_INT(sp_request_decode(m, &env, a, &err), SP_OK);
 	CHECK_STR(env.method, "sandproc.v1.Processes/Start");
 	CHECK_INT(env.request_id, 42);
 	CHECK_STR(env.token, "tok");
@@ -97,6 +97,7 @@ static void
 test_truncated_and_garbage_envelopes_are_rejected(void)
 {
 	sandproc_v1_Request env;
+	sp_arena *a = sp_arena_new();
 	const char *err = "";
 	nng_msg *m, *cut;
 	size_t len;
@@ -105,19 +106,20 @@ test_truncated_and_garbage_envelopes_are_rejected(void)
 	len = nng_msg_len(m);
 	nng_msg_alloc(&cut, len - 3);
 	memcpy(nng_msg_body(cut), nng_msg_body(m), len - 3);
-	CHECK_INT(sp_request_decode(cut, &env, &err), SP_INVALID_ARGUMENT);
+	CHECK_INT(sp_request_decode(cut, &env, a, &err), SP_INVALID_ARGUMENT);
 	nng_msg_free(cut);
 	nng_msg_free(m);
 
 	nng_msg_alloc(&m, 64);
 	memset(nng_msg_body(m), 0xff, 64);
-	CHECK_INT(sp_request_decode(m, &env, &err), SP_INVALID_ARGUMENT);
+	CHECK_INT(sp_request_decode(m, &env, a, &err), SP_INVALID_ARGUMENT);
 	nng_msg_free(m);
 
 	/* A well-formed message with no method is not a request either. */
 	nng_msg_alloc(&m, 0);
-	CHECK_INT(sp_request_decode(m, &env, &err), SP_INVALID_ARGUMENT);
+	CHECK_INT(sp_request_decode(m, &env, a, &err), SP_INVALID_ARGUMENT);
 	nng_msg_free(m);
+	sp_arena_free(a);
 }
 
 static void

@@ -128,7 +128,7 @@ test_200kb_of_junk_gets_an_error(void)
 	nng_msg *m;
 	sandproc_v1_Request env;
 	memset(&env, 0, sizeof(env));
-	strcpy(env.method, "sandproc.v1.Processes/Start");
+	env.method = "sandproc.v1.Processes/Start";
 	env.request_id = 99;
 	env.body.data = junk;
 	env.body.len = len;
@@ -368,7 +368,7 @@ test_random_bodies_for_every_method_get_answers(void)
 			}
 			sandproc_v1_Request env;
 			memset(&env, 0, sizeof(env));
-			strcpy(env.method, m->name);
+			env.method = m->name;
 			env.request_id = (uint64_t)rand_r(&seed) + 1;
 			env.body.data = body;
 			env.body.len = len;

@@ -277,8 +277,8 @@ cli_start(cli *cl, int argc, char **argv)
 			req.timeout_s = (uint32_t)v, i++;
 		} else if (strcmp(a, "--cwd") == 0 && val != NULL) {
 			req.cwd = val, i++;
-		} else if (strcmp(a, "--name") == 0 && val != NULL && strlen(val) < sizeof(req.name)) {
-			strcpy(req.name, val), i++;
+		} else if (strcmp(a, "--name") == 0 && val != NULL) {
+			req.name = val, i++;
 		} else if (strcmp(a, "-e") == 0 && val != NULL && cli_kv(val)) {
 			cli_push(&cmd.env, &cmd.nenv, val), i++;
 		} else if (strcmp(a, "--label") == 0 && val != NULL && cli_kv(val)) {
@@ -335,7 +335,7 @@ cli_ps_row(const sandproc_v1_Process *p)
 	}
 	printf("%-29s  %-7s  %7d  %-6s  %-19s  %-12s  %s\n", p->id,
 	    sp_enum_short_name(&sandproc_v1_State_info, p->state), p->pid, exit, started,
-	    p->name[0] ? p->name : "-", cmd);
+	    p->name != NULL && p->name[0] ? p->name : "-", cmd);
 }
 
 int

@@ -166,7 +166,7 @@ cli_print_process(cli *cl, const sandproc_v1_Process *p)
 	if (p->cwd != NULL && p->cwd[0] != '\0') {
 		printf("%-11s %s\n", "cwd", p->cwd);
 	}
-	if (p->name[0] != '\0') {
+	if (p->name != NULL && p->name[0] != '\0') {
 		printf("%-11s %s\n", "name", p->name);
 	}
 	if (p->labels.n > 0) {

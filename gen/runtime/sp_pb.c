@@ -303,6 +303,11 @@ sp_pb_body_callback(pb_istream_t *is, pb_ostream_t *os, const pb_field_iter_t *f
 {
 	sp_body_t *body = field->pData;
 
+	/* An envelope's strings (method, token) are ordinary callback strings. */
+	if (PB_LTYPE(field->type) == PB_LTYPE_STRING) {
+		return (sp_pb_callback(is, os, field));
+	}
+
 	if (os != NULL) {
 		return (body->len == 0 || sp_pb_write_string(os, field, body->data, body->len));
 	}

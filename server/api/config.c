@@ -1,9 +1,12 @@
-/* GetConfig / SetConfig: validated as a whole, persisted before they apply. */
+/* sandproc.v1.Processes/GetConfig and SetConfig: validated as a whole, persisted before they apply. */
 #include <errno.h>
 #include <string.h>
 
-#include "rpc/rpc.h"
-#include "sandproc/v1/processes.rpc.h"
+#include "api/records.h"
+#include "base/errors.h"
+#include "rpc/call.h"
+#include "sandproc/v1/processes.srv.h"
+#include "server.h"
 
 int
 rpc_processes_get_config(sp_call *call, const sandproc_v1_GetConfigRequest *req, sandproc_v1_Config *rep)
@@ -26,8 +29,8 @@ rpc_processes_set_config(sp_call *call, const sandproc_v1_SetConfigRequest *req,
 	if (!config_validate(rep, why, sizeof(why))) {
 		code = sp_call_error(call, SP_INVALID_ARGUMENT, "%s", why);
 	} else if ((rv = store_save_config(srv->store, rep)) != 0) {
-		code = sp_call_error(call, rv == ENOSPC ? SP_RESOURCE_EXHAUSTED : SP_INTERNAL,
-		    "cannot store the config: %s", store_errmsg());
+		code = sp_call_error(call, errors_status(rv), "cannot store the config: %s: %s",
+		    errors_text(rv), store_errmsg());
 	} else {
 		config_holder_set(&srv->cfg, rep);
 	}

@@ -1,16 +1,24 @@
-/* Output and terminals: Logs, SendInput, Resize, Screen. */
+/*
+ * sandproc.v1.Processes, output and terminals: Logs, SendInput, Resize,
+ * Screen. Reading files (logs, a screen rebuilt from them) happens here, on
+ * a worker: none of these is answered on nng's threads but Resize.
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "output/logfile.h"
+#include "api/records.h"
+#include "base/errors.h"
+#include "output/logread.h"
 #include "output/screen.h"
-#include "rpc/rpc.h"
-#include "sandproc/v1/processes.rpc.h"
+#include "proc/request.h"
+#include "rpc/call.h"
+#include "sandproc/v1/processes.srv.h"
+#include "server.h"
 
-#define RPC_LOGS_DEFAULT_BYTES (1024 * 1024)
-#define RPC_LOGS_MAX_BYTES (16 * 1024 * 1024)
+#define API_LOGS_DEFAULT_BYTES (1024 * 1024)
+#define API_LOGS_MAX_BYTES (16 * 1024 * 1024)
 
 int
 rpc_processes_logs(sp_call *call, const sandproc_v1_LogsRequest *req, sandproc_v1_LogsReply *rep)
@@ -24,21 +32,21 @@ rpc_processes_logs(sp_call *call, const sandproc_v1_LogsRequest *req, sandproc_v
 		return (sp_call_error(call, SP_INVALID_ARGUMENT, "unknown stream %d", (int)req->stream));
 	}
 	/* The state is read first: if it has ended, every entry is already stored. */
-	if ((code = rpc_get_record(call, req->id, &rec)) != SP_OK) {
+	if ((code = api_get_record(call, req->id, &rec)) != SP_OK) {
 		return (code);
 	}
 	q = (logfile_query){
 		.after_seq = req->after_sequence,
 		.tail = req->tail,
 		.stream = req->stream,
-		.max_bytes = req->max_bytes == 0          ? RPC_LOGS_DEFAULT_BYTES
-		    : req->max_bytes > RPC_LOGS_MAX_BYTES ? RPC_LOGS_MAX_BYTES
+		.max_bytes = req->max_bytes == 0          ? API_LOGS_DEFAULT_BYTES
+		    : req->max_bytes > API_LOGS_MAX_BYTES ? API_LOGS_MAX_BYTES
 		                                          : (size_t)req->max_bytes,
 		.max_entries = sizeof(rep->entries) / sizeof(rep->entries[0]),
 	};
 	if ((rv = logfile_read(call->srv->log_dir, req->id, &q, rep, call->arena)) != 0) {
-		return (sp_call_error(call, rv == ENOMEM ? SP_RESOURCE_EXHAUSTED : SP_INTERNAL,
-		    "%s: reading logs: %s", req->id, strerror(rv)));
+		return (
+		    sp_call_error(call, errors_status(rv), "%s: reading logs: %s", req->id, errors_text(rv)));
 	}
 	rep->state = rec.state;
 	return (SP_OK);
@@ -46,10 +54,10 @@ rpc_processes_logs(sp_call *call, const sandproc_v1_LogsRequest *req, sandproc_v
 
 /* The status for a live-process call that found no live process. */
 static int
-rpc_not_live(sp_call *call, const char *id)
+api_not_live(sp_call *call, const char *id)
 {
 	sandproc_v1_Process rec;
-	int code = rpc_get_record(call, id, &rec);
+	int code = api_get_record(call, id, &rec);
 
 	if (code != SP_OK) {
 		return (code);
@@ -75,7 +83,7 @@ rpc_processes_send_input(
 	code = supervisor_send_input(call->srv->sup, req->id, req->data.data, req->data.len, req->eof,
 	    &rep->bytes_written, err, sizeof(err));
 	if (code == SP_NOT_FOUND) {
-		return (rpc_not_live(call, req->id));
+		return (api_not_live(call, req->id));
 	}
 	if (code != SP_OK) {
 		return (sp_call_error(call, code, "%s", err));
@@ -90,13 +98,13 @@ rpc_processes_resize(sp_call *call, const sandproc_v1_ResizeRequest *req, sandpr
 	int code;
 
 	(void)rep;
-	if (req->cols < 1 || req->rows < 1 || req->cols > 1000 || req->rows > 1000) {
-		return (sp_call_error(call, SP_INVALID_ARGUMENT, "cols and rows must be 1..1000"));
+	if ((code = request_tty_size(req->cols, req->rows, err, sizeof(err))) != SP_OK) {
+		return (sp_call_error(call, code, "%s", err));
 	}
 	code = supervisor_resize(
 	    call->srv->sup, req->id, (uint16_t)req->cols, (uint16_t)req->rows, err, sizeof(err));
 	if (code == SP_NOT_FOUND) {
-		return (rpc_not_live(call, req->id));
+		return (api_not_live(call, req->id));
 	}
 	if (code != SP_OK) {
 		return (sp_call_error(call, code, "%s", err));
@@ -104,13 +112,13 @@ rpc_processes_resize(sp_call *call, const sandproc_v1_ResizeRequest *req, sandpr
 	return (SP_OK);
 }
 
-/* The screen of an ended TTY process, rebuilt from its stored output. */
+/* The screen of an ended TTY process, rebuilt from its stored output (on this worker). */
 static int
-rpc_screen_replay(sp_call *call, const sandproc_v1_Process *rec, sandproc_v1_ScreenReply *rep)
+api_screen_replay(sp_call *call, const sandproc_v1_Process *rec, sandproc_v1_ScreenReply *rep)
 {
 	sandproc_v1_LogsReply *page = calloc(1, sizeof(*page)); /* too big for a stack */
 	logfile_query q = { .stream = sandproc_v1_Stream_STREAM_PTY,
-		.max_bytes = RPC_LOGS_MAX_BYTES,
+		.max_bytes = API_LOGS_MAX_BYTES,
 		.max_entries = sizeof(page->entries) / sizeof(page->entries[0]) };
 	screen *scr;
 	int rv = 0;
@@ -139,8 +147,8 @@ rpc_screen_replay(sp_call *call, const sandproc_v1_Process *rec, sandproc_v1_Scr
 	}
 	screen_free(scr);
 	if (rv != 0) {
-		return (
-		    sp_call_error(call, SP_INTERNAL, "%s: rebuilding the screen: %s", rec->id, strerror(rv)));
+		return (sp_call_error(
+		    call, errors_status(rv), "%s: rebuilding the screen: %s", rec->id, errors_text(rv)));
 	}
 	return (SP_OK);
 }
@@ -158,11 +166,11 @@ rpc_processes_screen(sp_call *call, const sandproc_v1_ScreenRequest *req, sandpr
 	if (code != SP_NOT_FOUND) {
 		return (sp_call_error(call, code, "%s", err));
 	}
-	if ((code = rpc_get_record(call, req->id, &rec)) != SP_OK) {
+	if ((code = api_get_record(call, req->id, &rec)) != SP_OK) {
 		return (code);
 	}
 	if (!rec.tty) {
 		return (sp_call_error(call, SP_FAILED_PRECONDITION, "%s is not a TTY process", req->id));
 	}
-	return (rpc_screen_replay(call, &rec, rep));
+	return (api_screen_replay(call, &rec, rep));
 }

@@ -1,58 +1,36 @@
 /*
- * Lifecycle handlers: Start, List, Get, Stop, Kill, Signal, Delete, Wait.
- * They validate, translate and call the supervisor or the store.
+ * sandproc.v1.Processes, the lifecycle: Start, List, Get, Stop, Kill,
+ * Signal, Delete, Wait. Handlers check and translate requests and call the
+ * supervisor or the store; calls that wait (Wait, Stop and Kill with
+ * wait_ms) park until the process ends instead of holding a thread.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/util.h"
-#include "os/spawn.h"
+#include "api/records.h"
+#include "base/errors.h"
+#include "os/signals.h"
 #include "output/logfile.h"
-#include "rpc/rpc.h"
-#include "sandproc/v1/processes.rpc.h"
+#include "proc/request.h"
+#include "rpc/call.h"
+#include "sandproc/v1/processes.srv.h"
+#include "server.h"
 
-#define RPC_DEFAULT_GRACE_MS 5000
-
-/* The store's answer as a call status. */
-static int
-rpc_store_error(sp_call *call, int rv, const char *id)
-{
-	if (rv == ENOENT) {
-		return (sp_call_error(call, SP_NOT_FOUND, "no process \"%s\"", id));
-	}
-	if (rv == ENOSPC) {
-		return (sp_call_error(call, SP_RESOURCE_EXHAUSTED, "store: %s", store_errmsg()));
-	}
-	return (sp_call_error(call, SP_INTERNAL, "store: %s", store_errmsg()));
-}
-
-/* Reads record id into out, with the live details the store lags behind on. */
-int
-rpc_get_record(sp_call *call, const char *id, sandproc_v1_Process *out)
-{
-	int rv;
-
-	if (!util_valid_proc_id(id)) {
-		return (sp_call_error(
-		    call, SP_NOT_FOUND, "no process \"%s\" (ids look like proc_ + 24 hex digits)", id));
-	}
-	if ((rv = store_get_process(call->srv->store, id, out, call->arena)) != 0) {
-		return (rpc_store_error(call, rv, id));
-	}
-	supervisor_overlay(call->srv->sup, out);
-	return (SP_OK);
-}
+#define API_DEFAULT_GRACE_MS 5000
 
 int
 rpc_processes_start(sp_call *call, const sandproc_v1_StartRequest *req, sandproc_v1_Process *rep)
 {
+	start_plan plan;
 	char err[600];
-	int code = supervisor_start_process(call->srv->sup, req, rep, call->arena, err, sizeof(err));
+	int code;
 
-	if (code != SP_OK) {
+	if ((code = request_start_plan(req, &plan, call->arena, err, sizeof(err))) != SP_OK ||
+	    (code = supervisor_start(call->srv->sup, &plan, rep, call->arena, err, sizeof(err))) != SP_OK) {
 		return (sp_call_error(call, code, "%s", err));
 	}
 	return (SP_OK);
@@ -78,7 +56,7 @@ rpc_processes_list(sp_call *call, const sandproc_v1_ListRequest *req, sandproc_v
 		return (sp_call_error(call, SP_INVALID_ARGUMENT, "unknown state %d", (int)req->state));
 	}
 	if ((rv = store_list_processes(call->srv->store, &q, rep, &next, call->arena)) != 0) {
-		return (rpc_store_error(call, rv, ""));
+		return (api_store_error(call, rv, ""));
 	}
 	for (pb_size_t i = 0; i < rep->processes_count; i++) {
 		supervisor_overlay(call->srv->sup, &rep->processes[i]);
@@ -92,7 +70,33 @@ rpc_processes_list(sp_call *call, const sandproc_v1_ListRequest *req, sandproc_v
 int
 rpc_processes_get(sp_call *call, const sandproc_v1_GetRequest *req, sandproc_v1_Process *rep)
 {
-	return (rpc_get_record(call, req->id, rep));
+	return (api_get_record(call, req->id, rep));
+}
+
+/* Resumed calls read the id from their request: it is the first field of each. */
+_Static_assert(offsetof(sandproc_v1_StopRequest, id) == 0, "id first");
+_Static_assert(offsetof(sandproc_v1_KillRequest, id) == 0, "id first");
+_Static_assert(offsetof(sandproc_v1_WaitRequest, id) == 0, "id first");
+
+/* A parked Stop, Kill or Wait: the process ended or the time ran out; answer with the record. */
+static int
+api_resume_record(sp_call *call, void *req, void *rep, bool timed_out)
+{
+	/* Every one of these requests has the id first. */
+	const char *id = *(const char(*)[32])req;
+
+	(void)timed_out;
+	return (api_get_record(call, id, rep));
+}
+
+/* Parks the call until process id ends (at most wait_ms), or answers with its record now. */
+static int
+api_wait_end(sp_call *call, const char *id, uint32_t wait_ms, sandproc_v1_Process *rep)
+{
+	if (supervisor_watch_end(call->srv->sup, id, sp_call_waiter(call, 0))) {
+		return (sp_call_park(call, wait_ms, api_resume_record));
+	}
+	return (api_get_record(call, id, rep));
 }
 
 /*
@@ -100,43 +104,43 @@ rpc_processes_get(sp_call *call, const sandproc_v1_GetRequest *req, sandproc_v1_
  * record. An ended process is answered as it is.
  */
 static int
-rpc_end(sp_call *call, const char *id, sup_action action, uint32_t grace_ms, uint32_t wait_ms,
+api_end(sp_call *call, const char *id, sup_action action, uint32_t grace_ms, uint32_t wait_ms,
     sandproc_v1_Process *rep)
 {
-	int code = rpc_get_record(call, id, rep);
+	int code = api_get_record(call, id, rep);
 
 	if (code != SP_OK) {
 		return (code);
 	}
 	if (supervisor_signal(call->srv->sup, id, action, 0, grace_ms) == SP_OK && wait_ms > 0) {
-		supervisor_wait(call->srv->sup, id, wait_ms);
+		return (api_wait_end(call, id, wait_ms, rep));
 	}
-	return (rpc_get_record(call, id, rep));
+	return (api_get_record(call, id, rep));
 }
 
 int
 rpc_processes_stop(sp_call *call, const sandproc_v1_StopRequest *req, sandproc_v1_Process *rep)
 {
-	return (rpc_end(call, req->id, SUP_STOP, req->grace_ms ? req->grace_ms : RPC_DEFAULT_GRACE_MS,
+	return (api_end(call, req->id, SUP_STOP, req->grace_ms ? req->grace_ms : API_DEFAULT_GRACE_MS,
 	    req->wait_ms, rep));
 }
 
 int
 rpc_processes_kill(sp_call *call, const sandproc_v1_KillRequest *req, sandproc_v1_Process *rep)
 {
-	return (rpc_end(call, req->id, SUP_KILL, 0, req->wait_ms, rep));
+	return (api_end(call, req->id, SUP_KILL, 0, req->wait_ms, rep));
 }
 
 int
 rpc_processes_signal(sp_call *call, const sandproc_v1_SignalRequest *req, sandproc_v1_Process *rep)
 {
-	int sig = spawn_signal_number(req->signal);
+	int sig = signals_number(req->signal);
 	int code;
 
 	if (sig < 0) {
 		return (sp_call_error(call, SP_INVALID_ARGUMENT, "unknown signal \"%s\"", req->signal));
 	}
-	if ((code = rpc_get_record(call, req->id, rep)) != SP_OK) {
+	if ((code = api_get_record(call, req->id, rep)) != SP_OK) {
 		return (code);
 	}
 	if (supervisor_signal(call->srv->sup, req->id, SUP_SIGNAL, sig, 0) != SP_OK) {
@@ -152,18 +156,18 @@ rpc_processes_delete(sp_call *call, const sandproc_v1_DeleteRequest *req, sandpr
 	int code, rv;
 
 	(void)rep;
-	if ((code = rpc_get_record(call, req->id, &rec)) != SP_OK) {
+	if ((code = api_get_record(call, req->id, &rec)) != SP_OK) {
 		return (code);
 	}
 	if (rec.state == sandproc_v1_State_STATE_RUNNING) {
 		return (sp_call_error(call, SP_FAILED_PRECONDITION, "%s is running: stop it first", req->id));
 	}
 	if ((rv = store_delete_process(call->srv->store, req->id)) != 0) {
-		return (rpc_store_error(call, rv, req->id));
+		return (api_store_error(call, rv, req->id));
 	}
 	if ((rv = logfile_remove(call->srv->log_dir, req->id)) != 0) {
 		return (sp_call_error(
-		    call, SP_INTERNAL, "%s: record deleted, logs not: %s", req->id, strerror(rv)));
+		    call, SP_INTERNAL, "%s: record deleted, logs not: %s", req->id, errors_text(rv)));
 	}
 	return (SP_OK);
 }
@@ -171,11 +175,10 @@ rpc_processes_delete(sp_call *call, const sandproc_v1_DeleteRequest *req, sandpr
 int
 rpc_processes_wait(sp_call *call, const sandproc_v1_WaitRequest *req, sandproc_v1_Process *rep)
 {
-	int code = rpc_get_record(call, req->id, rep);
+	int code = api_get_record(call, req->id, rep);
 
 	if (code != SP_OK || rep->state != sandproc_v1_State_STATE_RUNNING) {
 		return (code);
 	}
-	supervisor_wait(call->srv->sup, req->id, req->timeout_ms);
-	return (rpc_get_record(call, req->id, rep));
+	return (api_wait_end(call, req->id, req->timeout_ms, rep));
 }

@@ -1,12 +1,13 @@
-/* Run: a one-shot command, carried out on this handler's thread (run.c). */
+/* sandproc.v1.Processes/Run: a one-shot command, carried out on this handler's worker (proc/run.c). */
 #include <stdlib.h>
 
 #include "proc/run.h"
-#include "rpc/rpc.h"
-#include "sandproc/v1/processes.rpc.h"
+#include "rpc/call.h"
+#include "sandproc/v1/processes.srv.h"
+#include "server.h"
 
 static void
-rpc_run_cleanup(void *arg)
+api_run_cleanup(void *arg)
 {
 	run_result_free(arg);
 	free(arg);
@@ -22,9 +23,9 @@ rpc_processes_run(sp_call *call, const sandproc_v1_RunRequest *req, sandproc_v1_
 	if (res == NULL) {
 		return (sp_call_error(call, SP_RESOURCE_EXHAUSTED, "out of memory"));
 	}
-	code = run_command(call->srv->sup, &call->srv->cfg, req, rep, res, err, sizeof(err));
+	code = run_command(call->srv->sup, &call->srv->cfg, req, rep, res, call->arena, err, sizeof(err));
 	/* The output buffers must outlive this function: the reply is encoded after. */
-	call->cleanup = rpc_run_cleanup;
+	call->cleanup = api_run_cleanup;
 	call->cleanup_arg = res;
 	if (code != SP_OK) {
 		return (sp_call_error(call, code, "%s", err));

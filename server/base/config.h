@@ -11,8 +11,6 @@
 
 #include "sandproc/v1/processes.pb.h"
 
-/* Largest body a request may carry; the REP socket's NNG_OPT_RECVMAXSZ. */
-#define CONFIG_MAX_REQUEST_BYTES (8u * 1024 * 1024)
 /* Bounds on the settings themselves. */
 #define CONFIG_MAX_PROCESSES_LIMIT 4096u
 #define CONFIG_MAX_TIMEOUT_LIMIT_MS (24u * 3600 * 1000)

@@ -5,7 +5,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -25,41 +24,6 @@ util_mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
-void
-util_new_proc_id(char *out)
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char r[12];
-	size_t got = 0;
-
-	while (got < sizeof(r)) {
-		ssize_t n = getrandom(r + got, sizeof(r) - got, 0);
-		if (n > 0) {
-			got += (size_t)n;
-		}
-	}
-	memcpy(out, "proc_", 5);
-	for (size_t i = 0; i < sizeof(r); i++) {
-		out[5 + 2 * i] = hex[r[i] >> 4];
-		out[6 + 2 * i] = hex[r[i] & 15];
-	}
-	out[29] = '\0';
-}
-
-bool
-util_valid_proc_id(const char *s)
-{
-	if (strncmp(s, "proc_", 5) != 0 || strlen(s) != 29) {
-		return (false);
-	}
-	for (const char *p = s + 5; *p != '\0'; p++) {
-		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'))) {
-			return (false);
-		}
-	}
-	return (true);
 }
 
 int

@@ -1,5 +1,5 @@
 /*
- * Small helpers used across the server: clocks, ids, files.
+ * Small helpers used across the server: clocks, files, logging, URLs.
  */
 #ifndef UTIL_H
 #define UTIL_H
@@ -14,12 +14,6 @@ int64_t util_now_ms(void);
 
 /* Monotonic milliseconds (for deadlines and durations). */
 int64_t util_mono_ms(void);
-
-/* Writes a new "proc_" + 24 lowercase hex id into out (at least 30 bytes). */
-void util_new_proc_id(char *out);
-
-/* True when s is "proc_" followed by exactly 24 lowercase hex digits. */
-bool util_valid_proc_id(const char *s);
 
 /* mkdir -p with mode 0700 for new directories; 0 or an errno. */
 int util_mkdirs(const char *path);

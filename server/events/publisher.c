@@ -2,6 +2,7 @@
 
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,13 +18,13 @@
 
 struct publisher {
 	nng_socket sock;
+	atomic_ulong failures;
 };
 
 int
-publisher_open(publisher **out, const char *url, char *bound, size_t boundlen, char *err, size_t errlen)
+publisher_new(publisher **out, char *err, size_t errlen)
 {
 	publisher *p = calloc(1, sizeof(*p));
-	nng_listener l;
 	int rv;
 
 	if (p == NULL) {
@@ -38,14 +39,21 @@ publisher_open(publisher **out, const char *url, char *bound, size_t boundlen, c
 	/* Subscribers send nothing; a small limit keeps junk out. */
 	nng_socket_set_size(p->sock, NNG_OPT_RECVMAXSZ, 4096);
 	nng_socket_set_int(p->sock, NNG_OPT_SENDBUF, PUBLISHER_SENDBUF);
+	*out = p;
+	return (0);
+}
+
+int
+publisher_listen(publisher *p, const char *url, char *bound, size_t boundlen, char *err, size_t errlen)
+{
+	nng_listener l;
+	int rv;
+
 	if ((rv = nng_listen(p->sock, url, &l, 0)) != 0) {
 		snprintf(err, errlen, "events %s: %s", url, nng_strerror(rv));
-		nng_close(p->sock);
-		free(p);
 		return (rv);
 	}
 	util_bound_url(l, url, bound, boundlen);
-	*out = p;
 	return (0);
 }
 
@@ -59,37 +67,32 @@ publisher_close(publisher *p)
 }
 
 void
-publisher_send(publisher *p, const char *kind, const char *id, const pb_msgdesc_t *fields, const void *msg)
+publisher_send(publisher *p, const char *topic, const pb_msgdesc_t *fields, const void *msg)
 {
-	char topic[64];
 	size_t tlen, size, len;
 	nng_msg *m;
 
 	if (p == NULL) {
 		return;
 	}
-	if (!util_fmt(topic, sizeof(topic), "%s/%s", kind, id) || !sp_pb_encoded_size(fields, msg, &size)) {
-		return;
-	}
 	tlen = strlen(topic) + 1;
-	if (nng_msg_alloc(&m, tlen + size) != 0) {
+	if (!sp_pb_encoded_size(fields, msg, &size) || nng_msg_alloc(&m, tlen + size) != 0) {
+		atomic_fetch_add(&p->failures, 1);
 		return;
 	}
 	memcpy(nng_msg_body(m), topic, tlen);
-	if (!sp_pb_encode(fields, msg, (char *)nng_msg_body(m) + tlen, size, &len, NULL) ||
-	    nng_sendmsg(p->sock, m, NNG_FLAG_NONBLOCK) != 0) {
+	if (!sp_pb_encode(fields, msg, (char *)nng_msg_body(m) + tlen, size, &len, NULL)) {
+		atomic_fetch_add(&p->failures, 1);
+		nng_msg_free(m);
+		return;
+	}
+	if (nng_sendmsg(p->sock, m, NNG_FLAG_NONBLOCK) != 0) {
 		nng_msg_free(m);
 	}
 }
 
-void
-publisher_process(publisher *p, const char *kind, const sandproc_v1_Process *rec)
+unsigned long
+publisher_failures(publisher *p)
 {
-	sandproc_v1_ProcessEvent ev;
-
-	memset(&ev, 0, sizeof(ev));
-	snprintf(ev.kind, sizeof(ev.kind), "%s", kind);
-	ev.has_process = true;
-	ev.process = *rec;
-	publisher_send(p, "proc", rec->id, sandproc_v1_ProcessEvent_fields, &ev);
+	return (p != NULL ? atomic_load(&p->failures) : 0);
 }

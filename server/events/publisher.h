@@ -1,28 +1,27 @@
 /*
- * The event feed: an nng PUB socket. Each message is "<topic>\0" followed by
- * the encoded message the topic names (see proto/sandproc/v1/events.proto):
- *   log/<id>  LogEntry,  term/<id>  TermFrame,  proc/<id>  ProcessEvent.
- * Sends never block; PUB drops for subscribers that fall behind, and the
- * client's follow fills such gaps from the logs.
+ * The event feed's socket: nng PUB, listening on one or more URLs. Sends
+ * never block; PUB drops for subscribers that fall behind, and the client's
+ * follow fills such gaps from the logs. Topics and message formats belong to
+ * the sinks that publish (feed.c; see sp_topics.h).
  */
-#ifndef PUBLISHER_H
-#define PUBLISHER_H
+#ifndef EVENTS_PUBLISHER_H
+#define EVENTS_PUBLISHER_H
 
 #include <pb.h>
-
-#include "sandproc/v1/events.pb.h"
+#include <stddef.h>
 
 typedef struct publisher publisher;
 
-/* Opens the PUB socket and listens on url; *bound gets the URL with the real port. */
-int publisher_open(publisher **out, const char *url, char *bound, size_t boundlen, char *err, size_t errlen);
+/* Opens the PUB socket (not listening yet). */
+int publisher_new(publisher **out, char *err, size_t errlen);
+/* Listens on url; *bound gets the URL with the real port when a tcp URL asked for port 0. */
+int publisher_listen(publisher *p, const char *url, char *bound, size_t boundlen, char *err, size_t errlen);
 void publisher_close(publisher *p);
 
-/* Publishes msg under topic "<kind>/<id>". Failures are counted, not returned. */
-void publisher_send(
-    publisher *p, const char *kind, const char *id, const pb_msgdesc_t *fields, const void *msg);
+/* Publishes msg under topic (a C string; its NUL is sent after it). Best effort. */
+void publisher_send(publisher *p, const char *topic, const pb_msgdesc_t *fields, const void *msg);
 
-/* Publishes a lifecycle event ("started", "exited", ...) with the record. */
-void publisher_process(publisher *p, const char *kind, const sandproc_v1_Process *rec);
+/* Messages that could not be sent (encoding, memory); PUB's own drops are not seen here. */
+unsigned long publisher_failures(publisher *p);
 
 #endif

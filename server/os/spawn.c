@@ -1,6 +1,5 @@
 #include "os/spawn.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -9,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/ioctl.h>
 #include <sys/pidfd.h>
 #include <sys/stat.h>
@@ -17,10 +15,9 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "base/errors.h"
 #include "base/util.h"
 #include "sp_status.h"
-
-extern char **environ;
 
 #define SPAWN_DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
 #define SPAWN_PIPE_SIZE (1024 * 1024)
@@ -38,96 +35,6 @@ spawn_fail(char *err, size_t errlen, int *errnum, int code, int e, const char *f
 	va_end(ap);
 	*errnum = e;
 	return (code);
-}
-
-static int
-spawn_errno_code(int e)
-{
-	switch (e) {
-	case ENOENT:
-	case ENOTDIR:
-		return (SP_NOT_FOUND);
-	case EACCES:
-	case EPERM:
-		return (SP_PERMISSION_DENIED);
-	case EAGAIN:
-	case ENOMEM:
-	case EMFILE:
-	case ENFILE:
-		return (SP_RESOURCE_EXHAUSTED);
-	default:
-		return (SP_FAILED_PRECONDITION);
-	}
-}
-
-static size_t
-spawn_key_len(const char *kv)
-{
-	const char *eq = strchr(kv, '=');
-	return (eq != NULL ? (size_t)(eq - kv) : strlen(kv));
-}
-
-/*
- * The child's environment: the server's, with the caller's entries replacing
- * or adding keys, and TERM set for a TTY unless the caller chose one.
- * The array and its strings are borrowed; only the array is allocated.
- */
-static const char **
-spawn_build_env(const spawn_opts *o, const char **path_out)
-{
-	size_t n = 0, k = 0;
-	const char **env;
-	bool term_given = false;
-
-	while (environ[n] != NULL) {
-		n++;
-	}
-	if ((env = calloc(n + o->envc + 2, sizeof(*env))) == NULL) {
-		return (NULL);
-	}
-	for (size_t i = 0; i < n; i++) {
-		size_t kl = spawn_key_len(environ[i]);
-		bool replaced = false;
-		for (size_t j = 0; j < o->envc && !replaced; j++) {
-			replaced = spawn_key_len(o->env[j]) == kl && strncmp(o->env[j], environ[i], kl) == 0;
-		}
-		if (!replaced) {
-			env[k++] = environ[i];
-		}
-	}
-	for (size_t j = 0; j < o->envc; j++) {
-		env[k++] = o->env[j];
-	}
-	for (size_t i = 0; i < k; i++) {
-		if (strncmp(env[i], "TERM=", 5) == 0) {
-			term_given = true;
-		}
-		if (strncmp(env[i], "PATH=", 5) == 0) {
-			*path_out = env[i] + 5;
-		}
-	}
-	/* The server's own TERM is not the PTY's: a TTY child gets an xterm. */
-	if (o->tty) {
-		bool caller_term = false;
-		for (size_t j = 0; j < o->envc; j++) {
-			caller_term |= strncmp(o->env[j], "TERM=", 5) == 0;
-		}
-		if (!caller_term) {
-			size_t w = 0;
-			for (size_t i = 0; i < k; i++) {
-				if (strncmp(env[i], "TERM=", 5) != 0) {
-					env[w++] = env[i];
-				}
-			}
-			k = w;
-			term_given = false;
-		}
-	}
-	if (o->tty && !term_given) {
-		env[k++] = "TERM=xterm-256color";
-	}
-	env[k] = NULL;
-	return (env);
 }
 
 /*
@@ -240,18 +147,75 @@ spawn_close_pair(int p[2])
 	}
 }
 
+static void
+spawn_setup_done(posix_spawnattr_t *attr, posix_spawn_file_actions_t *fa)
+{
+	posix_spawn_file_actions_destroy(fa);
+	posix_spawnattr_destroy(attr);
+}
+
+/*
+ * The child's attributes and file actions. Every call is checked: a child
+ * whose stdio could not be arranged must not start on the server's own fds.
+ * On failure nothing is left to destroy.
+ */
+static int
+spawn_setup(const spawn_spec *o, const char *cwd, const char *slave, const int pin[2], const int pout[2],
+    const int perr[2], posix_spawnattr_t *attr, posix_spawn_file_actions_t *fa)
+{
+	sigset_t none, all;
+	short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+	int e;
+
+	if ((e = posix_spawnattr_init(attr)) != 0) {
+		return (e);
+	}
+	if ((e = posix_spawn_file_actions_init(fa)) != 0) {
+		posix_spawnattr_destroy(attr);
+		return (e);
+	}
+	sigemptyset(&none);
+	sigfillset(&all);
+	/* A TTY child gets a new session; opening the slave then makes it the controlling tty. */
+	flags |= o->tty ? POSIX_SPAWN_SETSID : POSIX_SPAWN_SETPGROUP;
+	if ((e = posix_spawnattr_setsigmask(attr, &none)) != 0 ||
+	    (e = posix_spawnattr_setsigdefault(attr, &all)) != 0 ||
+	    (!o->tty && (e = posix_spawnattr_setpgroup(attr, 0)) != 0) ||
+	    (e = posix_spawnattr_setflags(attr, flags)) != 0 ||
+	    (cwd != NULL && (e = posix_spawn_file_actions_addchdir_np(fa, cwd)) != 0)) {
+		goto fail;
+	}
+	if (o->tty) {
+		if ((e = posix_spawn_file_actions_addopen(fa, 0, slave, O_RDWR, 0)) != 0 ||
+		    (e = posix_spawn_file_actions_adddup2(fa, 0, 1)) != 0 ||
+		    (e = posix_spawn_file_actions_adddup2(fa, 0, 2)) != 0) {
+			goto fail;
+		}
+		return (0);
+	}
+	if ((o->in == SPAWN_STDIN_PIPE
+	            ? (e = posix_spawn_file_actions_adddup2(fa, pin[0], 0))
+	            : (e = posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0))) != 0 ||
+	    (e = posix_spawn_file_actions_adddup2(fa, pout[1], 1)) != 0 ||
+	    (e = posix_spawn_file_actions_adddup2(fa, perr[1], 2)) != 0) {
+		goto fail;
+	}
+	return (0);
+fail:
+	spawn_setup_done(attr, fa);
+	return (e);
+}
+
 int
-spawn_start(const spawn_opts *o, spawn_child *c, int *errnum, char *err, size_t errlen)
+spawn_start(const spawn_spec *o, spawn_child *c, int *errnum, char *err, size_t errlen)
 {
 	int pin[2] = { -1, -1 }, pout[2] = { -1, -1 }, perr[2] = { -1, -1 };
 	int master = -1, code = SP_OK, e;
 	const char *cwd = o->cwd != NULL && o->cwd[0] != '\0' ? o->cwd : NULL;
 	const char *path_env = NULL;
-	const char **env = NULL;
 	char exe[4096], slave[128];
 	posix_spawnattr_t attr;
 	posix_spawn_file_actions_t fa;
-	sigset_t none, all;
 	pid_t pid;
 
 	*errnum = 0;
@@ -260,22 +224,16 @@ spawn_start(const spawn_opts *o, spawn_child *c, int *errnum, char *err, size_t 
 	if (o->argc == 0 || o->argv[0] == NULL) {
 		return (spawn_fail(err, errlen, errnum, SP_INVALID_ARGUMENT, EINVAL, "argv is empty"));
 	}
-	for (size_t i = 0; i < o->envc; i++) {
-		const char *eq = strchr(o->env[i], '=');
-		if (eq == NULL || eq == o->env[i]) {
-			return (spawn_fail(err, errlen, errnum, SP_INVALID_ARGUMENT, EINVAL,
-			    "env entry \"%s\" is not KEY=value", o->env[i]));
-		}
-	}
 	if (cwd != NULL && (code = spawn_check_cwd(cwd, errnum, err, errlen)) != SP_OK) {
 		return (code);
 	}
-	if ((env = spawn_build_env(o, &path_env)) == NULL) {
-		return (spawn_fail(err, errlen, errnum, SP_RESOURCE_EXHAUSTED, ENOMEM, "out of memory"));
+	for (const char *const *e = o->env; e != NULL && *e != NULL; e++) {
+		if (strncmp(*e, "PATH=", 5) == 0) {
+			path_env = *e + 5;
+		}
 	}
 	if ((code = spawn_resolve(o->argv[0], path_env, cwd, exe, sizeof(exe), errnum, err, errlen)) !=
 	    SP_OK) {
-		free(env);
 		return (code);
 	}
 
@@ -286,15 +244,15 @@ spawn_start(const spawn_opts *o, spawn_child *c, int *errnum, char *err, size_t 
 		    ioctl(master, TIOCSWINSZ, &ws) != 0) {
 			e = errno;
 			code =
-			    spawn_fail(err, errlen, errnum, spawn_errno_code(e), e, "pty: %s", strerror(e));
+			    spawn_fail(err, errlen, errnum, errors_exec_status(e), e, "pty: %s", strerror(e));
 			goto fail;
 		}
 	} else {
 		if ((o->in == SPAWN_STDIN_PIPE && pipe2(pin, O_CLOEXEC) != 0) ||
 		    pipe2(pout, O_CLOEXEC) != 0 || pipe2(perr, O_CLOEXEC) != 0) {
 			e = errno;
-			code =
-			    spawn_fail(err, errlen, errnum, spawn_errno_code(e), e, "pipe: %s", strerror(e));
+			code = spawn_fail(
+			    err, errlen, errnum, errors_exec_status(e), e, "pipe: %s", strerror(e));
 			goto fail;
 		}
 		if (o->big_pipes) {
@@ -304,46 +262,19 @@ spawn_start(const spawn_opts *o, spawn_child *c, int *errnum, char *err, size_t 
 		}
 	}
 
-	posix_spawnattr_init(&attr);
-	posix_spawn_file_actions_init(&fa);
-	sigemptyset(&none);
-	sigfillset(&all);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &all);
-	if (o->tty) {
-		/* A new session; opening the slave then makes it the controlling tty. */
-		posix_spawnattr_setflags(
-		    &attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
-	} else {
-		posix_spawnattr_setpgroup(&attr, 0);
-		posix_spawnattr_setflags(
-		    &attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+	if ((e = spawn_setup(o, cwd, slave, pin, pout, perr, &attr, &fa)) != 0) {
+		code =
+		    spawn_fail(err, errlen, errnum, errors_exec_status(e), e, "spawn setup: %s", strerror(e));
+		goto fail;
 	}
-	if (cwd != NULL) {
-		posix_spawn_file_actions_addchdir_np(&fa, cwd);
-	}
-	if (o->tty) {
-		posix_spawn_file_actions_addopen(&fa, 0, slave, O_RDWR, 0);
-		posix_spawn_file_actions_adddup2(&fa, 0, 1);
-		posix_spawn_file_actions_adddup2(&fa, 0, 2);
-	} else {
-		if (o->in == SPAWN_STDIN_PIPE) {
-			posix_spawn_file_actions_adddup2(&fa, pin[0], 0);
-		} else {
-			posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-		}
-		posix_spawn_file_actions_adddup2(&fa, pout[1], 1);
-		posix_spawn_file_actions_adddup2(&fa, perr[1], 2);
-	}
-	e = posix_spawn(&pid, exe, &fa, &attr, (char *const *)o->argv, (char *const *)env);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
+	e = posix_spawn(&pid, exe, &fa, &attr, (char *const *)o->argv, (char *const *)o->env);
+	spawn_setup_done(&attr, &fa);
 	if (e != 0) {
 		if (e == ENOENT && cwd != NULL && access(cwd, F_OK) != 0) {
 			code = spawn_fail(
 			    err, errlen, errnum, SP_INVALID_ARGUMENT, e, "cwd \"%s\": %s", cwd, strerror(e));
 		} else {
-			code = spawn_fail(err, errlen, errnum, spawn_errno_code(e), e, "exec \"%s\": %s",
+			code = spawn_fail(err, errlen, errnum, errors_exec_status(e), e, "exec \"%s\": %s",
 			    o->argv[0], strerror(e));
 		}
 		goto fail;
@@ -358,7 +289,8 @@ spawn_start(const spawn_opts *o, spawn_child *c, int *errnum, char *err, size_t 
 		kill(pid, SIGKILL);
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
 		c->pid = -1;
-		code = spawn_fail(err, errlen, errnum, spawn_errno_code(e), e, "pidfd_open: %s", strerror(e));
+		code =
+		    spawn_fail(err, errlen, errnum, errors_exec_status(e), e, "pidfd_open: %s", strerror(e));
 		goto fail;
 	}
 	if (o->tty) {
@@ -384,235 +316,5 @@ fail:
 	if (master >= 0) {
 		close(master);
 	}
-	free(env);
 	return (code);
-}
-
-static const struct {
-	int num;
-	const char *name;
-} spawn_signals[] = {
-	{ SIGHUP, "HUP" },
-	{ SIGINT, "INT" },
-	{ SIGQUIT, "QUIT" },
-	{ SIGILL, "ILL" },
-	{ SIGTRAP, "TRAP" },
-	{ SIGABRT, "ABRT" },
-	{ SIGBUS, "BUS" },
-	{ SIGFPE, "FPE" },
-	{ SIGKILL, "KILL" },
-	{ SIGUSR1, "USR1" },
-	{ SIGSEGV, "SEGV" },
-	{ SIGUSR2, "USR2" },
-	{ SIGPIPE, "PIPE" },
-	{ SIGALRM, "ALRM" },
-	{ SIGTERM, "TERM" },
-	{ SIGCHLD, "CHLD" },
-	{ SIGCONT, "CONT" },
-	{ SIGSTOP, "STOP" },
-	{ SIGTSTP, "TSTP" },
-	{ SIGTTIN, "TTIN" },
-	{ SIGTTOU, "TTOU" },
-	{ SIGURG, "URG" },
-	{ SIGXCPU, "XCPU" },
-	{ SIGXFSZ, "XFSZ" },
-	{ SIGVTALRM, "VTALRM" },
-	{ SIGPROF, "PROF" },
-	{ SIGWINCH, "WINCH" },
-	{ SIGIO, "IO" },
-	{ SIGPWR, "PWR" },
-	{ SIGSYS, "SYS" },
-};
-
-int
-spawn_signal_number(const char *s)
-{
-	char *end;
-	long n;
-
-	if (s == NULL || *s == '\0') {
-		return (-1);
-	}
-	if (*s >= '0' && *s <= '9') {
-		n = strtol(s, &end, 10);
-		return (*end == '\0' && n > 0 && n < NSIG ? (int)n : -1);
-	}
-	if (strncasecmp(s, "SIG", 3) == 0) {
-		s += 3;
-	}
-	for (size_t i = 0; i < sizeof(spawn_signals) / sizeof(spawn_signals[0]); i++) {
-		if (strcasecmp(s, spawn_signals[i].name) == 0) {
-			return (spawn_signals[i].num);
-		}
-	}
-	return (-1);
-}
-
-const char *
-spawn_signal_name(int sig)
-{
-	for (size_t i = 0; i < sizeof(spawn_signals) / sizeof(spawn_signals[0]); i++) {
-		if (spawn_signals[i].num == sig) {
-			return (spawn_signals[i].name);
-		}
-	}
-	return (NULL);
-}
-
-uint64_t
-spawn_pid_start_time(pid_t pid)
-{
-	char path[64], buf[1024];
-	unsigned long long start = 0;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		return (0);
-	}
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0) {
-		return (0);
-	}
-	buf[n] = '\0';
-	/* Field 22; the command name (field 2) may hold spaces, so count from its ')'. */
-	char *p = strrchr(buf, ')');
-	if (p == NULL) {
-		return (0);
-	}
-	int field = 2;
-	for (p++; *p != '\0' && field < 22; p++) {
-		if (*p == ' ') {
-			field++;
-		}
-	}
-	if (field == 22) {
-		start = strtoull(p, NULL, 10);
-	}
-	return (start);
-}
-
-void
-spawn_boot_id(char *out, size_t len)
-{
-	int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd >= 0 ? read(fd, out, len - 1) : -1;
-
-	if (fd >= 0) {
-		close(fd);
-	}
-	if (n < 0) {
-		n = 0;
-	}
-	out[n] = '\0';
-	out[strcspn(out, "\n")] = '\0';
-}
-
-/* Fields 3 (state), 5 (pgrp) and 6 (session) of /proc/PID/stat. */
-static bool
-spawn_read_stat(pid_t pid, char *state, pid_t *pgrp, pid_t *sid)
-{
-	char path[64], buf[512];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		return (false);
-	}
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0) {
-		return (false);
-	}
-	buf[n] = '\0';
-	char *p = strrchr(buf, ')');
-	int ppid, pg, se;
-	if (p == NULL || sscanf(p + 1, " %c %d %d %d", state, &ppid, &pg, &se) != 4) {
-		return (false);
-	}
-	*pgrp = pg;
-	*sid = se;
-	return (true);
-}
-
-typedef void (*spawn_proc_fn)(void *arg, pid_t pid, char state, pid_t pgrp, pid_t sid);
-
-static void
-spawn_for_each_proc(spawn_proc_fn fn, void *arg)
-{
-	DIR *d = opendir("/proc");
-	struct dirent *de;
-
-	if (d == NULL) {
-		return;
-	}
-	while ((de = readdir(d)) != NULL) {
-		char *end;
-		long pid = strtol(de->d_name, &end, 10);
-		char state;
-		pid_t pgrp, sid;
-		if (*end != '\0' || pid <= 0 || !spawn_read_stat((pid_t)pid, &state, &pgrp, &sid)) {
-			continue;
-		}
-		fn(arg, (pid_t)pid, state, pgrp, sid);
-	}
-	closedir(d);
-}
-
-typedef struct spawn_group_q {
-	pid_t pgid, leader;
-	bool session, alive;
-} spawn_group_q;
-
-static void
-spawn_group_visit(void *arg, pid_t pid, char state, pid_t pgrp, pid_t sid)
-{
-	spawn_group_q *q = arg;
-	if (pid != q->leader && state != 'Z' && state != 'X' &&
-	    (q->session ? sid == q->pgid : pgrp == q->pgid)) {
-		q->alive = true;
-	}
-}
-
-bool
-spawn_group_alive(pid_t pgid, pid_t leader, bool session)
-{
-	spawn_group_q q = { pgid, leader, session, false };
-	spawn_for_each_proc(spawn_group_visit, &q);
-	return (q.alive);
-}
-
-typedef struct spawn_session_q {
-	pid_t sid;
-	int sig;
-} spawn_session_q;
-
-static void
-spawn_session_visit(void *arg, pid_t pid, char state, pid_t pgrp, pid_t sid)
-{
-	spawn_session_q *q = arg;
-	(void)pid;
-	/* The process is alive in the group right now, so pgrp names a live group. */
-	if (sid == q->sid && pgrp != q->sid && state != 'Z') {
-		kill(-pgrp, q->sig);
-	}
-}
-
-void
-spawn_signal_session_groups(pid_t sid, int sig)
-{
-	spawn_session_q q = { sid, sig };
-	spawn_for_each_proc(spawn_session_visit, &q);
-}
-
-bool
-spawn_pid_running(pid_t pid)
-{
-	char state;
-	pid_t pgrp, sid;
-
-	return (spawn_read_stat(pid, &state, &pgrp, &sid) && state != 'Z' && state != 'X');
 }

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <libtsm.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@ struct screen {
 	struct tsm_vte *vte;
 	screen_reply_fn reply;
 	void *arg;
+	bool replies;
 	uint64_t seq;
 };
 
@@ -20,7 +22,7 @@ screen_vte_write(struct tsm_vte *vte, const char *u8, size_t len, void *data)
 {
 	screen *s = data;
 	(void)vte;
-	if (s->reply != NULL) {
+	if (s->reply != NULL && s->replies) {
 		s->reply(s->arg, u8, len);
 	}
 }
@@ -37,6 +39,7 @@ screen_new(screen **out, uint16_t cols, uint16_t rows, screen_reply_fn reply, vo
 	pthread_mutex_init(&s->mu, NULL);
 	s->reply = reply;
 	s->arg = arg;
+	s->replies = true;
 	if ((rv = tsm_screen_new(&s->scr, NULL, NULL)) < 0) {
 		free(s);
 		return (-rv);
@@ -66,6 +69,54 @@ screen_free(screen *s)
 	tsm_screen_unref(s->scr);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
+	/* libtsm allocates a screen line by line from the heap: give the pages back. */
+	malloc_trim(0);
+}
+
+void
+screen_set_replies(screen *s, bool on)
+{
+	pthread_mutex_lock(&s->mu);
+	s->replies = on;
+	pthread_mutex_unlock(&s->mu);
+}
+
+typedef struct screen_sink {
+	sink k;
+	screen *scr;
+} screen_sink;
+
+static void
+screen_sink_emit(sink *k, const event *ev)
+{
+	screen_sink *ss = (screen_sink *)k;
+
+	if (ev->kind == EV_OUTPUT && ev->stream == sandproc_v1_Stream_STREAM_PTY) {
+		screen_feed(ss->scr, ev->data, ev->len, ev->seq);
+	} else if (ev->kind == EV_RESIZED) {
+		screen_resize(ss->scr, (uint16_t)ev->rec->cols, (uint16_t)ev->rec->rows);
+	}
+}
+
+static void
+screen_sink_free(sink *k)
+{
+	free(k);
+}
+
+int
+screen_sink_new(sink **out, screen *scr)
+{
+	screen_sink *ss = calloc(1, sizeof(*ss));
+
+	if (ss == NULL) {
+		return (ENOMEM);
+	}
+	ss->k.emit = screen_sink_emit;
+	ss->k.free = screen_sink_free;
+	ss->scr = scr;
+	*out = &ss->k;
+	return (0);
 }
 
 void

@@ -11,7 +11,10 @@
 #include <unistd.h>
 
 #include "base/util.h"
+#include "os/fdio.h"
 #include "os/spawn.h"
+#include "output/sink.h"
+#include "proc/request.h"
 #include "sp_status.h"
 
 #define RUN_READ_MAX (64 * 1024)
@@ -22,8 +25,8 @@ typedef struct run_buf {
 	bool truncated;
 } run_buf;
 
-/* Keeps what fits under the limit; the rest is counted as truncation. */
-static int
+/* Keeps what fits under the limit; the rest (or what memory refuses) is counted as truncation. */
+static void
 run_buf_add(run_buf *b, const uint8_t *data, size_t len)
 {
 	size_t take = len;
@@ -33,7 +36,7 @@ run_buf_add(run_buf *b, const uint8_t *data, size_t len)
 		b->truncated = true;
 	}
 	if (take == 0) {
-		return (0);
+		return;
 	}
 	if (b->len + take > b->cap) {
 		size_t cap = b->cap ? b->cap : 4096;
@@ -45,36 +48,60 @@ run_buf_add(run_buf *b, const uint8_t *data, size_t len)
 		}
 		uint8_t *d = realloc(b->data, cap);
 		if (d == NULL) {
-			return (ENOMEM);
+			b->truncated = true;
+			return;
 		}
 		b->data = d;
 		b->cap = cap;
 	}
 	memcpy(b->data + b->len, data, take);
 	b->len += take;
-	return (0);
+}
+
+/* The capture sink: a Run's output into its three buffers. */
+typedef struct capture_sink {
+	sink k;
+	run_buf out, err, all;
+} capture_sink;
+
+static void
+capture_emit(sink *k, const event *ev)
+{
+	capture_sink *c = (capture_sink *)k;
+
+	if (ev->kind != EV_OUTPUT) {
+		return;
+	}
+	run_buf_add(ev->stream == sandproc_v1_Stream_STREAM_STDERR ? &c->err : &c->out, ev->data, ev->len);
+	run_buf_add(&c->all, ev->data, ev->len);
 }
 
 typedef struct run_state {
 	spawn_child c;
-	run_buf out, err, all;
+	capture_sink cap;
+	sink *sinks;
+	uint64_t seq;
 	const uint8_t *in;
 	size_t in_len, in_off;
 	uint8_t chunk[RUN_READ_MAX];
 } run_state;
 
-/* Reads what fd has now: true when bytes came; at EOF it also closes fd. */
+/* Reads what fd has now into the stream: true when bytes came; at EOF it also closes fd. */
 static bool
-run_read(run_state *st, int *fd, run_buf *b)
+run_read(run_state *st, int *fd, sandproc_v1_Stream stream)
 {
-	ssize_t n = read(*fd, st->chunk, sizeof(st->chunk));
+	ssize_t n = fdio_read(*fd, st->chunk, sizeof(st->chunk));
 
 	if (n > 0) {
-		run_buf_add(b, st->chunk, (size_t)n);
-		run_buf_add(&st->all, st->chunk, (size_t)n);
+		event ev = { .kind = EV_OUTPUT,
+			.seq = ++st->seq,
+			.stream = stream,
+			.data = st->chunk,
+			.len = (size_t)n };
+		sinks_emit(st->sinks, &ev);
 		return (true);
 	}
-	if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+	if (n < 0) {
 		close(*fd);
 		*fd = -1;
 	}
@@ -83,9 +110,9 @@ run_read(run_state *st, int *fd, run_buf *b)
 
 /* Takes what a pipe holds now, bounded in case something outside the group keeps writing. */
 static void
-run_drain(run_state *st, int *fd, run_buf *b)
+run_drain(run_state *st, int *fd, sandproc_v1_Stream stream)
 {
-	for (int guard = 0; guard < 1024 && *fd >= 0 && run_read(st, fd, b); guard++) {}
+	for (int guard = 0; guard < 1024 && *fd >= 0 && run_read(st, fd, stream); guard++) {}
 }
 
 static void
@@ -105,20 +132,19 @@ run_write_stdin(run_state *st)
 
 int
 run_command(supervisor *s, config_holder *cfg, const sandproc_v1_RunRequest *req, sandproc_v1_RunReply *rep,
-    run_result *res, char *err, size_t errlen)
+    run_result *res, sp_arena *arena, char *err, size_t errlen)
 {
 	sandproc_v1_Config c;
+	spawn_spec spec;
 	run_state *st;
-	spawn_opts o;
 	uint32_t active, max;
 	int code, errnum, status = 0;
 	bool timed_out = false, exited = false;
 
 	memset(res, 0, sizeof(*res));
 	config_holder_get(cfg, &c);
-	if (req->argv.n == 0) {
-		snprintf(err, errlen, "argv is empty");
-		return (SP_INVALID_ARGUMENT);
+	if ((code = request_run_spec(req, &spec, arena, err, errlen)) != SP_OK) {
+		return (code);
 	}
 	if (req->stdin.len > c.max_input_bytes_per_request) {
 		snprintf(err, errlen, "stdin is %zu bytes; max_input_bytes_per_request is %llu",
@@ -145,19 +171,13 @@ run_command(supervisor *s, config_holder *cfg, const sandproc_v1_RunRequest *req
 		return (SP_RESOURCE_EXHAUSTED);
 	}
 	memset(st, 0, offsetof(run_state, chunk));
-	st->out.limit = st->err.limit = st->all.limit = (size_t)cap;
+	st->cap.k.emit = capture_emit;
+	st->cap.out.limit = st->cap.err.limit = st->cap.all.limit = (size_t)cap;
+	st->sinks = &st->cap.k;
 	st->in = req->stdin.data;
 	st->in_len = req->stdin.len;
-	o = (spawn_opts){
-		.argv = (const char *const *)req->argv.v,
-		.argc = req->argv.n,
-		.cwd = req->cwd,
-		.env = (const char *const *)req->env.v,
-		.envc = req->env.n,
-		.in = st->in_len > 0 ? SPAWN_STDIN_PIPE : SPAWN_STDIN_NULL,
-	};
 	int64_t start = util_mono_ms();
-	if ((code = spawn_start(&o, &st->c, &errnum, err, errlen)) != SP_OK) {
+	if ((code = spawn_start(&spec, &st->c, &errnum, err, errlen)) != SP_OK) {
 		supervisor_release(s);
 		free(st);
 		return (code);
@@ -187,9 +207,9 @@ run_command(supervisor *s, config_holder *cfg, const sandproc_v1_RunRequest *req
 				continue;
 			}
 			if (pfd[i].fd == st->c.out_fd) {
-				run_read(st, &st->c.out_fd, &st->out);
+				run_read(st, &st->c.out_fd, sandproc_v1_Stream_STREAM_STDOUT);
 			} else if (pfd[i].fd == st->c.err_fd) {
-				run_read(st, &st->c.err_fd, &st->err);
+				run_read(st, &st->c.err_fd, sandproc_v1_Stream_STREAM_STDERR);
 			} else if (pfd[i].fd == st->c.in_fd) {
 				run_write_stdin(st);
 			}
@@ -208,8 +228,8 @@ run_command(supervisor *s, config_holder *cfg, const sandproc_v1_RunRequest *req
 	 * waiting for an EOF that a process outside the group might withhold.
 	 */
 	kill(-st->c.pid, SIGKILL);
-	run_drain(st, &st->c.out_fd, &st->out);
-	run_drain(st, &st->c.err_fd, &st->err);
+	run_drain(st, &st->c.out_fd, sandproc_v1_Stream_STREAM_STDOUT);
+	run_drain(st, &st->c.err_fd, sandproc_v1_Stream_STREAM_STDERR);
 	if (attached) {
 		supervisor_run_detach(s, st->c.pid);
 	}
@@ -226,21 +246,21 @@ run_command(supervisor *s, config_holder *cfg, const sandproc_v1_RunRequest *req
 	} else {
 		rep->exit_code = WEXITSTATUS(status);
 	}
-	res->out = st->out.data;
-	res->out_len = st->out.len;
-	res->err = st->err.data;
-	res->err_len = st->err.len;
-	res->all = st->all.data;
-	res->all_len = st->all.len;
+	res->out = st->cap.out.data;
+	res->out_len = st->cap.out.len;
+	res->err = st->cap.err.data;
+	res->err_len = st->cap.err.len;
+	res->all = st->cap.all.data;
+	res->all_len = st->cap.all.len;
 	rep->stdout.data = res->out;
 	rep->stdout.len = res->out_len;
 	rep->stderr.data = res->err;
 	rep->stderr.len = res->err_len;
 	rep->output.data = res->all;
 	rep->output.len = res->all_len;
-	rep->stdout_truncated = st->out.truncated;
-	rep->stderr_truncated = st->err.truncated;
-	rep->output_truncated = st->all.truncated;
+	rep->stdout_truncated = st->cap.out.truncated;
+	rep->stderr_truncated = st->cap.err.truncated;
+	rep->output_truncated = st->cap.all.truncated;
 	free(st);
 	return (SP_OK);
 }

@@ -1,13 +1,15 @@
 /*
  * One-shot Run: start argv, feed it stdin, collect stdout, stderr and both
- * interleaved (each capped), and reply when the command itself ends. Runs
- * on the calling handler's thread, which owns the child from spawn to reap.
+ * interleaved (each capped) through a capture sink on the same event stream
+ * managed processes use, and reply when the command itself ends. Runs on
+ * the calling handler's thread, which owns the child from spawn to reap.
  */
-#ifndef RUN_H
-#define RUN_H
+#ifndef PROC_RUN_H
+#define PROC_RUN_H
 
 #include <stddef.h>
 
+#include "base/config.h"
 #include "proc/supervisor.h"
 #include "sandproc/v1/processes.pb.h"
 
@@ -18,12 +20,13 @@ typedef struct run_result {
 } run_result;
 
 /*
- * Runs req to completion and fills rep (its byte fields point into res).
- * Returns an sp_status; a command that cannot be started is an error with
- * the cause in err, a timeout is SP_OK with rep->timed_out.
+ * Runs req to completion and fills rep (its byte fields point into res;
+ * other strings into arena). Returns an sp_status; a command that cannot be
+ * started is an error with the cause in err, a timeout is SP_OK with
+ * rep->timed_out.
  */
 int run_command(supervisor *s, config_holder *cfg, const sandproc_v1_RunRequest *req,
-    sandproc_v1_RunReply *rep, run_result *res, char *err, size_t errlen);
+    sandproc_v1_RunReply *rep, run_result *res, sp_arena *arena, char *err, size_t errlen);
 
 void run_result_free(run_result *res);
 

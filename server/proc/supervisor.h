@@ -1,23 +1,17 @@
 /*
- * The supervisor owns every managed child: it starts them (spawn.c), reads
- * their output into log entries (logfile.c, publisher.c, screen.c), reaps
- * them and writes each state change to the store. One thread runs an epoll
- * loop over every child's pidfd and output fds; handlers call in from their
- * own threads.
+ * The supervisor: the table of managed processes and their state machine.
+ * Handlers call in from their own threads; children are held by a backend
+ * (backend.h), which reports output and ends on the supervisor's loop
+ * thread (loop.h). Every change becomes an event on the process's ordered
+ * stream (output/sink.h): log, screen, feed and store take it from there.
  *
- * Children are tracked by pidfd, never by SIGCHLD: a pidfd turns readable
- * when its child exits, and the child stays a zombie (its pid and process
- * group reserved) until the loop reaps it. Every group signal is sent under
- * the supervisor's lock while the leader is unreaped, so no signal can reach
- * a reused pid.
- *
- * A managed process ends when its leader has exited and its output is
- * drained: the pipes reach EOF, or no other process is left in its group
- * (a daemon that left the group may still hold them). Only then is the end
- * stored, published and seen by Wait.
+ * A managed process ends when its child has exited and its output is
+ * drained (the backend decides, see direct.c). Only then is its end
+ * recorded, published and seen by Wait; the record stays in memory until
+ * the store has it, so a read never sees an older state than a waiter did.
  */
-#ifndef SUPERVISOR_H
-#define SUPERVISOR_H
+#ifndef PROC_SUPERVISOR_H
+#define PROC_SUPERVISOR_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -25,27 +19,38 @@
 #include <sys/types.h>
 
 #include "base/config.h"
+#include "base/waiter.h"
+#include "base/workq.h"
 #include "events/publisher.h"
+#include "os/spawn.h"
 #include "sandproc/v1/processes.pb.h"
 #include "sp_pb.h"
 #include "store/store.h"
+#include "store/store_queue.h"
 
 typedef struct supervisor supervisor;
 
-/* Creates the supervisor and starts its loop thread. */
-int supervisor_new(supervisor **out, store *st, publisher *pub, config_holder *cfg, const char *log_dir,
-    char *err, size_t errlen);
+typedef struct supervisor_config {
+	store *st;
+	store_queue *sq;
+	publisher *pub;
+	config_holder *cfg;
+	workq *wq;
+	const char *log_dir;
+} supervisor_config;
+
+/* Creates the supervisor, its loop thread and its (direct) backend. */
+int supervisor_new(supervisor **out, const supervisor_config *c, char *err, size_t errlen);
 
 /*
- * Settles records left "running" by an earlier server: re-attaches a
- * process that is still alive and provably the same one (same boot, same
- * pid start time), marks the rest ended with what is known.
+ * Settles records left "running" by an earlier server: takes back a process
+ * its backend can still reach, marks the rest ended with what is known.
  */
 void supervisor_reconcile(supervisor *s);
 
 /*
  * Stops every running process and Run (SIGTERM, SIGKILL after grace_ms),
- * waits for their records to be written, and stops the loop. Calls made
+ * waits until their ends are recorded, and stops the loop. Calls made
  * afterwards find no live process and start none.
  */
 void supervisor_stop(supervisor *s, int grace_ms);
@@ -53,31 +58,48 @@ void supervisor_stop(supervisor *s, int grace_ms);
 /* Frees a stopped supervisor once no handler can call it any more. */
 void supervisor_free(supervisor *s);
 
+/* A validated request to start a managed process (see request.h). */
+typedef struct start_plan start_plan;
+
 /*
  * Starts a managed process and fills out with its record (strings in
  * arena). A start that fails is stored as "failed"; the return is then the
  * sp_status with "<id>: <cause>" in err.
  */
-int supervisor_start_process(supervisor *s, const sandproc_v1_StartRequest *req, sandproc_v1_Process *out,
-    sp_arena *arena, char *err, size_t errlen);
+int supervisor_start(supervisor *s, const start_plan *plan, sandproc_v1_Process *out, sp_arena *arena,
+    char *err, size_t errlen);
+
+/*
+ * The record of process id while the supervisor holds it (running, or ended
+ * and not yet stored), deep-copied into arena. False when it does not hold
+ * it: the store has the record, if any.
+ */
+bool supervisor_get(supervisor *s, const char *id, sandproc_v1_Process *out, sp_arena *arena);
+
+/* Brings a stored record up to date with what the supervisor holds (state, size, stdin). */
+void supervisor_overlay(supervisor *s, sandproc_v1_Process *rec);
 
 typedef enum sup_action {
-	SUP_SIGNAL, /* send sig once */
+	SUP_SIGNAL, /* send sig once, to the group */
 	SUP_STOP,   /* SIGTERM now, SIGKILL after grace_ms */
 	SUP_KILL,   /* SIGKILL now */
 } sup_action;
 
-/*
- * Signals a live process's group. Returns SP_OK, or SP_NOT_FOUND when id is
- * not a live process (it may still be an ended record in the store).
- */
+/* Signals a live process. SP_OK, or SP_NOT_FOUND when id is not running. */
 int supervisor_signal(supervisor *s, const char *id, sup_action action, int sig, uint32_t grace_ms);
 
 /*
- * Blocks until live process id has ended or timeout_ms (0 = no limit)
- * passed. False when id is not live (ended already, or unknown).
+ * Links w to process id's end: it is woken once the end is recorded. False
+ * when id is not running (then nothing is linked).
  */
-bool supervisor_wait(supervisor *s, const char *id, uint32_t timeout_ms);
+bool supervisor_watch_end(supervisor *s, const char *id, waiter *w);
+
+/*
+ * Links w to process id's output: woken at its next output entry after
+ * after_seq (at once if one exists) or at its end. False when id is not
+ * running.
+ */
+bool supervisor_watch_output(supervisor *s, const char *id, uint64_t after_seq, waiter *w);
 
 /*
  * Writes data to the process's stdin (pipe or PTY) and then closes it when
@@ -91,21 +113,16 @@ int supervisor_send_input(supervisor *s, const char *id, const uint8_t *data, si
 /* Resizes a live TTY process (TIOCSWINSZ; the kernel sends SIGWINCH). */
 int supervisor_resize(supervisor *s, const char *id, uint16_t cols, uint16_t rows, char *err, size_t errlen);
 
-/* The screen of a live TTY process. SP_NOT_FOUND when not live. */
+/* The screen of a TTY process the supervisor holds. SP_NOT_FOUND when it does not hold it. */
 int supervisor_screen(
     supervisor *s, const char *id, sandproc_v1_ScreenReply *out, sp_arena *arena, char *err, size_t errlen);
 
 /*
  * Takes one of max_concurrent_processes slots for a child started outside
- * the supervisor (Run). False when none is free; *active gets the count.
+ * the table (Run). False when none is free; *active gets the count.
  */
 bool supervisor_reserve(supervisor *s, uint32_t *active, uint32_t *max);
 void supervisor_release(supervisor *s);
-
-/* Managed processes not yet ended. */
-uint32_t supervisor_running(supervisor *s);
-
-const char *supervisor_log_dir(const supervisor *s);
 
 /*
  * Runs (run.c) tell the supervisor their child's pid between spawn and
@@ -116,7 +133,9 @@ const char *supervisor_log_dir(const supervisor *s);
 bool supervisor_run_attach(supervisor *s, pid_t pid);
 void supervisor_run_detach(supervisor *s, pid_t pid);
 
-/* Live details a stored record lags behind on (stdin_open, TTY size). */
-void supervisor_overlay(supervisor *s, sandproc_v1_Process *rec);
+/* Managed processes not yet ended. */
+uint32_t supervisor_running(supervisor *s);
+
+const char *supervisor_log_dir(const supervisor *s);
 
 #endif

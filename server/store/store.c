@@ -83,11 +83,20 @@ static const char *const store_sql[ST_NSTMT] = {
 /* List statements by filter: bit 0 state, bit 1 sandbox, bit 2 cursor. */
 #define STORE_LIST_VARIANTS 8
 
-struct store {
+/*
+ * Two connections: writes go through w; reads through r, so a read (often
+ * on nng's callback thread) never waits behind a slow write: WAL lets one
+ * writer and readers work at once.
+ */
+typedef struct store_conn {
 	sqlite3 *db;
 	pthread_mutex_t mu;
 	sqlite3_stmt *stmt[ST_NSTMT];
 	sqlite3_stmt *list[STORE_LIST_VARIANTS];
+} store_conn;
+
+struct store {
+	store_conn w, r;
 };
 
 static _Thread_local char store_last_error[256];
@@ -99,25 +108,31 @@ store_errmsg(void)
 }
 
 static int
-store_fail(store *s, int rc)
+store_fail(store_conn *c, int rc)
 {
-	snprintf(store_last_error, sizeof(store_last_error), "%s", sqlite3_errmsg(s->db));
-	rc &= 0xff;
-	if (rc == SQLITE_FULL) {
+	snprintf(store_last_error, sizeof(store_last_error), "%s", sqlite3_errmsg(c->db));
+	switch (rc & 0xff) {
+	case SQLITE_FULL:
 		return (ENOSPC);
+	case SQLITE_NOMEM:
+		return (ENOMEM);
+	case SQLITE_READONLY:
+	case SQLITE_PERM:
+		return (EROFS);
+	default:
+		return (EIO);
 	}
-	return (EIO);
 }
 
 static int
-store_exec(store *s, const char *sql)
+store_exec(store_conn *c, const char *sql)
 {
-	int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
-	return (rc == SQLITE_OK ? 0 : store_fail(s, rc));
+	int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+	return (rc == SQLITE_OK ? 0 : store_fail(c, rc));
 }
 
 static int
-store_migrate(store *s, char *err, size_t errlen)
+store_migrate(store_conn *s, char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
 	int version = 0, rv;
@@ -155,49 +170,124 @@ store_migrate(store *s, char *err, size_t errlen)
 	return (0);
 }
 
+static int
+store_conn_open(store_conn *c, const char *path, char *err, size_t errlen)
+{
+	int rc, rv;
+
+	pthread_mutex_init(&c->mu, NULL);
+	rc = sqlite3_open_v2(
+	    path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path, c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+		return (EIO);
+	}
+	sqlite3_busy_timeout(c->db, 5000);
+	/* Reads through mmap and a 16 MiB page cache: List and Get stay off pread. */
+	if ((rv = store_exec(c, "PRAGMA journal_mode=WAL")) != 0 ||
+	    (rv = store_exec(c, "PRAGMA cache_size=-16384")) != 0 ||
+	    (rv = store_exec(c, "PRAGMA mmap_size=268435456")) != 0 ||
+	    (rv = store_exec(c, "PRAGMA synchronous=NORMAL")) != 0 ||
+	    (rv = store_exec(c, "PRAGMA foreign_keys=ON")) != 0) {
+		snprintf(err, errlen, "%s: %s", path, store_last_error);
+		return (rv);
+	}
+	return (0);
+}
+
+static int
+store_conn_prepare(store_conn *c, char *err, size_t errlen)
+{
+	for (int i = 0; i < ST_NSTMT; i++) {
+		if (sqlite3_prepare_v3(
+		        c->db, store_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &c->stmt[i], NULL) != SQLITE_OK) {
+			snprintf(err, errlen, "prepare: %s", sqlite3_errmsg(c->db));
+			return (EIO);
+		}
+	}
+	return (0);
+}
+
+/*
+ * A database that opens may still not work: a read-only file, or corrupt
+ * pages behind a sound header. Both are found here, at start, instead of
+ * by every later call.
+ */
+static int
+store_check(store_conn *c, const char *path, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	int rc, rv = 0;
+
+	if (sqlite3_db_readonly(c->db, "main") == 1) {
+		snprintf(err, errlen,
+		    "%s: the database is read-only (check its and its folder's permissions)", path);
+		return (EROFS);
+	}
+	if (sqlite3_prepare_v2(c->db, "PRAGMA quick_check", -1, &st, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: integrity check: %s", path, sqlite3_errmsg(c->db));
+		return (EIO);
+	}
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		snprintf(err, errlen, "%s: integrity check: %s", path, sqlite3_errmsg(c->db));
+		rv = EIO;
+	} else if (strcmp((const char *)sqlite3_column_text(st, 0), "ok") != 0) {
+		snprintf(err, errlen, "%s: the database is corrupt: %s", path,
+		    (const char *)sqlite3_column_text(st, 0));
+		rv = EIO;
+	}
+	sqlite3_finalize(st);
+	if (rv != 0) {
+		return (rv);
+	}
+	/* A test write, taken back: permissions and space for the journal. */
+	if ((rv = store_exec(c, "BEGIN IMMEDIATE")) != 0 ||
+	    (rv = store_exec(c, "UPDATE schema_version SET version = version")) != 0) {
+		snprintf(err, errlen, "%s: cannot write: %s", path, store_last_error);
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+		return (rv);
+	}
+	sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+	return (0);
+}
+
 int
 store_open(store **out, const char *path, char *err, size_t errlen)
 {
 	store *s = calloc(1, sizeof(*s));
-	int rc, rv;
+	int rv;
 
 	if (s == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return (ENOMEM);
 	}
-	pthread_mutex_init(&s->mu, NULL);
-	rc = sqlite3_open_v2(
-	    path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-	if (rc != SQLITE_OK) {
-		snprintf(err, errlen, "%s: %s", path, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
-		store_close(s);
-		return (EIO);
-	}
-	sqlite3_busy_timeout(s->db, 5000);
-	/* Reads through mmap and a 16 MiB page cache: List and Get stay off pread. */
-	if ((rv = store_exec(s, "PRAGMA journal_mode=WAL")) != 0 ||
-	    (rv = store_exec(s, "PRAGMA cache_size=-16384")) != 0 ||
-	    (rv = store_exec(s, "PRAGMA mmap_size=268435456")) != 0 ||
-	    (rv = store_exec(s, "PRAGMA synchronous=NORMAL")) != 0 ||
-	    (rv = store_exec(s, "PRAGMA foreign_keys=ON")) != 0) {
-		snprintf(err, errlen, "%s: %s", path, store_last_error);
+	if ((rv = store_conn_open(&s->w, path, err, errlen)) != 0 ||
+	    (rv = store_migrate(&s->w, err, errlen)) != 0 ||
+	    (rv = store_check(&s->w, path, err, errlen)) != 0 ||
+	    (rv = store_conn_prepare(&s->w, err, errlen)) != 0 ||
+	    (rv = store_conn_open(&s->r, path, err, errlen)) != 0 ||
+	    (rv = store_conn_prepare(&s->r, err, errlen)) != 0) {
 		store_close(s);
 		return (rv);
-	}
-	if ((rv = store_migrate(s, err, errlen)) != 0) {
-		store_close(s);
-		return (rv);
-	}
-	for (int i = 0; i < ST_NSTMT; i++) {
-		if (sqlite3_prepare_v3(
-		        s->db, store_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[i], NULL) != SQLITE_OK) {
-			snprintf(err, errlen, "prepare: %s", sqlite3_errmsg(s->db));
-			store_close(s);
-			return (EIO);
-		}
 	}
 	*out = s;
 	return (0);
+}
+
+static void
+store_conn_close(store_conn *c)
+{
+	for (int i = 0; i < ST_NSTMT; i++) {
+		sqlite3_finalize(c->stmt[i]);
+	}
+	for (int i = 0; i < STORE_LIST_VARIANTS; i++) {
+		sqlite3_finalize(c->list[i]);
+	}
+	if (c->db != NULL) {
+		sqlite3_close(c->db);
+		pthread_mutex_destroy(&c->mu);
+	}
 }
 
 void
@@ -206,20 +296,14 @@ store_close(store *s)
 	if (s == NULL) {
 		return;
 	}
-	for (int i = 0; i < ST_NSTMT; i++) {
-		sqlite3_finalize(s->stmt[i]);
-	}
-	for (int i = 0; i < STORE_LIST_VARIANTS; i++) {
-		sqlite3_finalize(s->list[i]);
-	}
-	sqlite3_close(s->db);
-	pthread_mutex_destroy(&s->mu);
+	store_conn_close(&s->r);
+	store_conn_close(&s->w);
 	free(s);
 }
 
 /* argv/env/labels are stored as their strings joined by NUL bytes. */
 static int
-store_bind_strv(store *s, sqlite3_stmt *st, int col, const sp_strv_t *sv)
+store_bind_strv(store_conn *s, sqlite3_stmt *st, int col, const sp_strv_t *sv)
 {
 	size_t len = 0, off = 0;
 	char *buf;
@@ -298,7 +382,9 @@ store_row(sqlite3_stmt *st, sandproc_v1_Process *p, int64_t *seq, store_origin *
 	    store_column_strv(st, 5, &p->env, a) != 0 || store_column_strv(st, 6, &p->labels, a) != 0) {
 		return (ENOMEM);
 	}
-	store_copy_text(p->name, sizeof(p->name), st, 7);
+	if ((p->name = store_column_text(st, 7, a)) == NULL) {
+		return (ENOMEM);
+	}
 	p->tty = sqlite3_column_int(st, 8) != 0;
 	p->cols = (uint32_t)sqlite3_column_int64(st, 9);
 	p->rows = (uint32_t)sqlite3_column_int64(st, 10);
@@ -318,9 +404,9 @@ store_row(sqlite3_stmt *st, sandproc_v1_Process *p, int64_t *seq, store_origin *
 	return (0);
 }
 
-/* Runs a write statement to completion and resets it. Caller holds s->mu. */
+/* Runs a write statement to completion and resets it. Caller holds the connection's mu. */
 static int
-store_step_write(store *s, sqlite3_stmt *st)
+store_step_write(store_conn *s, sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
 	int rv = rc == SQLITE_DONE ? 0 : store_fail(s, rc);
@@ -332,22 +418,23 @@ store_step_write(store *s, sqlite3_stmt *st)
 int
 store_insert_process(store *s, const sandproc_v1_Process *p, const store_origin *o)
 {
-	sqlite3_stmt *st = s->stmt[ST_INSERT];
+	store_conn *c = &s->w;
+	sqlite3_stmt *st = c->stmt[ST_INSERT];
 	int rv;
 
-	pthread_mutex_lock(&s->mu);
+	pthread_mutex_lock(&c->mu);
 	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 2, p->sandbox_id, -1, SQLITE_TRANSIENT);
-	if ((rv = store_bind_strv(s, st, 3, &p->argv)) != 0 ||
-	    (rv = store_bind_strv(s, st, 5, &p->env)) != 0 ||
-	    (rv = store_bind_strv(s, st, 6, &p->labels)) != 0) {
+	if ((rv = store_bind_strv(c, st, 3, &p->argv)) != 0 ||
+	    (rv = store_bind_strv(c, st, 5, &p->env)) != 0 ||
+	    (rv = store_bind_strv(c, st, 6, &p->labels)) != 0) {
 		sqlite3_reset(st);
 		sqlite3_clear_bindings(st);
-		pthread_mutex_unlock(&s->mu);
+		pthread_mutex_unlock(&c->mu);
 		return (rv);
 	}
 	sqlite3_bind_text(st, 4, p->cwd != NULL ? p->cwd : "", -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 7, p->name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 7, p->name != NULL ? p->name : "", -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int(st, 8, p->tty);
 	sqlite3_bind_int64(st, 9, p->cols);
 	sqlite3_bind_int64(st, 10, p->rows);
@@ -362,18 +449,19 @@ store_insert_process(store *s, const sandproc_v1_Process *p, const store_origin 
 	sqlite3_bind_int64(st, 19, p->exited_at_ms);
 	sqlite3_bind_text(st, 20, p->error, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int(st, 21, p->stdin_open);
-	rv = store_step_write(s, st);
-	pthread_mutex_unlock(&s->mu);
+	rv = store_step_write(c, st);
+	pthread_mutex_unlock(&c->mu);
 	return (rv);
 }
 
 int
 store_update_process(store *s, const sandproc_v1_Process *p, const store_origin *o)
 {
-	sqlite3_stmt *st = s->stmt[ST_UPDATE];
+	store_conn *c = &s->w;
+	sqlite3_stmt *st = c->stmt[ST_UPDATE];
 	int rv;
 
-	pthread_mutex_lock(&s->mu);
+	pthread_mutex_lock(&c->mu);
 	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int(st, 2, p->pid);
 	sqlite3_bind_int64(st, 3, o != NULL ? (int64_t)o->pid_start : 0);
@@ -387,21 +475,22 @@ store_update_process(store *s, const sandproc_v1_Process *p, const store_origin 
 	sqlite3_bind_int(st, 11, p->stdin_open);
 	sqlite3_bind_int64(st, 12, p->cols);
 	sqlite3_bind_int64(st, 13, p->rows);
-	rv = store_step_write(s, st);
-	if (rv == 0 && sqlite3_changes(s->db) == 0) {
+	rv = store_step_write(c, st);
+	if (rv == 0 && sqlite3_changes(c->db) == 0) {
 		rv = ENOENT;
 	}
-	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&c->mu);
 	return (rv);
 }
 
 int
 store_get_process(store *s, const char *id, sandproc_v1_Process *out, sp_arena *arena)
 {
-	sqlite3_stmt *st = s->stmt[ST_GET];
+	store_conn *c = &s->r;
+	sqlite3_stmt *st = c->stmt[ST_GET];
 	int rc, rv;
 
-	pthread_mutex_lock(&s->mu);
+	pthread_mutex_lock(&c->mu);
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
@@ -409,11 +498,11 @@ store_get_process(store *s, const char *id, sandproc_v1_Process *out, sp_arena *
 	} else if (rc == SQLITE_DONE) {
 		rv = ENOENT;
 	} else {
-		rv = store_fail(s, rc);
+		rv = store_fail(c, rc);
 	}
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
-	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&c->mu);
 	return (rv);
 }
 
@@ -421,6 +510,7 @@ int
 store_list_processes(
     store *s, const store_query *q, sandproc_v1_ListReply *out, int64_t *next_seq, sp_arena *arena)
 {
+	store_conn *c = &s->r;
 	const size_t cap = sizeof(out->processes) / sizeof(out->processes[0]);
 	uint32_t limit = q->limit == 0 ? 50 : q->limit > cap ? (uint32_t)cap : q->limit;
 	char sql[512];
@@ -431,20 +521,20 @@ store_list_processes(
 	bool by_state = q->state != 0, by_sandbox = q->sandbox_id != NULL && q->sandbox_id[0] != '\0';
 	int variant = (by_state ? 1 : 0) | (by_sandbox ? 2 : 0) | (q->before_seq > 0 ? 4 : 0);
 
-	pthread_mutex_lock(&s->mu);
+	pthread_mutex_lock(&c->mu);
 	/* Each filter combination is prepared once, on first use. */
-	if ((st = s->list[variant]) == NULL) {
+	if ((st = c->list[variant]) == NULL) {
 		snprintf(sql, sizeof(sql),
 		    "SELECT " STORE_COLUMNS " FROM processes WHERE 1=1%s%s%s ORDER BY seq DESC LIMIT ?",
 		    by_state ? " AND state=?" : "", by_sandbox ? " AND sandbox_id=?" : "",
 		    q->before_seq > 0 ? " AND seq<?" : "");
-		if ((rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL)) !=
+		if ((rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL)) !=
 		    SQLITE_OK) {
-			rv = store_fail(s, rc);
-			pthread_mutex_unlock(&s->mu);
+			rv = store_fail(c, rc);
+			pthread_mutex_unlock(&c->mu);
 			return (rv);
 		}
-		s->list[variant] = st;
+		c->list[variant] = st;
 	}
 	if (by_state) {
 		sqlite3_bind_int(st, arg++, q->state);
@@ -471,27 +561,28 @@ store_list_processes(
 		out->processes_count++;
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		rv = store_fail(s, rc);
+		rv = store_fail(c, rc);
 	}
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
-	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&c->mu);
 	return (rv);
 }
 
 int
 store_delete_process(store *s, const char *id)
 {
-	sqlite3_stmt *st = s->stmt[ST_DELETE];
+	store_conn *c = &s->w;
+	sqlite3_stmt *st = c->stmt[ST_DELETE];
 	int rv;
 
-	pthread_mutex_lock(&s->mu);
+	pthread_mutex_lock(&c->mu);
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-	rv = store_step_write(s, st);
-	if (rv == 0 && sqlite3_changes(s->db) == 0) {
+	rv = store_step_write(c, st);
+	if (rv == 0 && sqlite3_changes(c->db) == 0) {
 		rv = ENOENT;
 	}
-	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&c->mu);
 	return (rv);
 }
 
@@ -499,7 +590,8 @@ int
 store_for_each_running(
     store *s, void (*fn)(void *arg, const sandproc_v1_Process *p, const store_origin *o), void *arg)
 {
-	sqlite3_stmt *st = s->stmt[ST_RUNNING];
+	store_conn *c = &s->r;
+	sqlite3_stmt *st = c->stmt[ST_RUNNING];
 	sp_arena *a = sp_arena_new();
 	int rc, rv = 0;
 
@@ -516,7 +608,7 @@ store_for_each_running(
 		store_origin o;
 	} *rows = NULL;
 
-	pthread_mutex_lock(&s->mu);
+	pthread_mutex_lock(&c->mu);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (n == cap) {
 			size_t ncap = cap ? cap * 2 : 16;
@@ -534,10 +626,10 @@ store_for_each_running(
 		n++;
 	}
 	if (rv == 0 && rc != SQLITE_DONE) {
-		rv = store_fail(s, rc);
+		rv = store_fail(c, rc);
 	}
 	sqlite3_reset(st);
-	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&c->mu);
 	for (size_t i = 0; rv == 0 && i < n; i++) {
 		fn(arg, &rows[i].p, &rows[i].o);
 	}
@@ -549,18 +641,19 @@ store_for_each_running(
 int
 store_count_processes(store *s, int64_t *count)
 {
-	sqlite3_stmt *st = s->stmt[ST_COUNT_ALL];
+	store_conn *c = &s->r;
+	sqlite3_stmt *st = c->stmt[ST_COUNT_ALL];
 	int rc, rv = 0;
 
-	pthread_mutex_lock(&s->mu);
+	pthread_mutex_lock(&c->mu);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		*count = sqlite3_column_int64(st, 0);
 	} else {
-		rv = store_fail(s, rc);
+		rv = store_fail(c, rc);
 	}
 	sqlite3_reset(st);
-	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&c->mu);
 	return (rv);
 }
 
@@ -574,58 +667,60 @@ store_count_processes(store *s, int64_t *count)
 	X(max_input_bytes_per_request)
 
 int
-store_load_config(store *s, sandproc_v1_Config *c)
+store_load_config(store *s, sandproc_v1_Config *cfg)
 {
-	sqlite3_stmt *st = s->stmt[ST_CONFIG_GET];
+	store_conn *c = &s->r;
+	sqlite3_stmt *st = c->stmt[ST_CONFIG_GET];
 	int rc, rv = 0;
 
-	pthread_mutex_lock(&s->mu);
+	pthread_mutex_lock(&c->mu);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *key = (const char *)sqlite3_column_text(st, 0);
 		int64_t v = sqlite3_column_int64(st, 1);
 		if (key == NULL || v < 0) {
 			continue;
 		}
-#define STORE_CONFIG_LOAD(f)                \
-	if (strcmp(key, #f) == 0) {         \
-		c->f = (__typeof__(c->f))v; \
+#define STORE_CONFIG_LOAD(f)                    \
+	if (strcmp(key, #f) == 0) {             \
+		cfg->f = (__typeof__(cfg->f))v; \
 	}
 		STORE_CONFIG_FIELDS(STORE_CONFIG_LOAD)
 #undef STORE_CONFIG_LOAD
 	}
 	if (rc != SQLITE_DONE) {
-		rv = store_fail(s, rc);
+		rv = store_fail(c, rc);
 	}
 	sqlite3_reset(st);
-	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&c->mu);
 	return (rv);
 }
 
 int
-store_save_config(store *s, const sandproc_v1_Config *c)
+store_save_config(store *s, const sandproc_v1_Config *cfg)
 {
-	sqlite3_stmt *st = s->stmt[ST_CONFIG_PUT];
+	store_conn *c = &s->w;
+	sqlite3_stmt *st = c->stmt[ST_CONFIG_PUT];
 	int rv;
 
-	pthread_mutex_lock(&s->mu);
-	if ((rv = store_exec(s, "BEGIN IMMEDIATE")) != 0) {
-		pthread_mutex_unlock(&s->mu);
+	pthread_mutex_lock(&c->mu);
+	if ((rv = store_exec(c, "BEGIN IMMEDIATE")) != 0) {
+		pthread_mutex_unlock(&c->mu);
 		return (rv);
 	}
 #define STORE_CONFIG_SAVE(f)                                     \
 	if (rv == 0) {                                           \
 		sqlite3_bind_text(st, 1, #f, -1, SQLITE_STATIC); \
-		sqlite3_bind_int64(st, 2, (int64_t)c->f);        \
-		rv = store_step_write(s, st);                    \
+		sqlite3_bind_int64(st, 2, (int64_t)cfg->f);      \
+		rv = store_step_write(c, st);                    \
 	}
 	STORE_CONFIG_FIELDS(STORE_CONFIG_SAVE)
 #undef STORE_CONFIG_SAVE
 	if (rv == 0) {
-		rv = store_exec(s, "COMMIT");
+		rv = store_exec(c, "COMMIT");
 	}
 	if (rv != 0) {
-		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 	}
-	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&c->mu);
 	return (rv);
 }

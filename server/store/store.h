@@ -1,9 +1,14 @@
 /*
  * The SQLite store: process records and config, in one database file in the
  * data directory (WAL, synchronous=NORMAL: a commit survives a crash of the
- * server, not necessarily a power loss). Thread-safe: one connection behind
- * a mutex. Calls return 0, ENOENT (no such record), ENOSPC (disk or
- * database full) or EIO (anything else; see store_errmsg).
+ * server, not necessarily a power loss). Thread-safe: writes go through one
+ * connection and reads through another, each behind its own mutex, so a
+ * read never waits for a write. Writes the supervisor makes while processes
+ * run go through store_queue.h, off its loop thread.
+ *
+ * Calls return 0 or an errno: ENOENT (no such record), ENOSPC (disk or
+ * database full), ENOMEM, EROFS (read-only) or EIO (anything else); the
+ * text is in store_errmsg. base/errors.h maps them to statuses.
  */
 #ifndef STORE_H
 #define STORE_H
@@ -28,7 +33,11 @@ typedef struct store_query {
 	int64_t before_seq; /* 0 = from the newest */
 } store_query;
 
-/* Opens (creating and migrating) the database at path. */
+/*
+ * Opens (creating and migrating) the database at path, and checks that it
+ * can work: a read-only or corrupt database is refused here, with the cause
+ * in err.
+ */
 int store_open(store **out, const char *path, char *err, size_t errlen);
 void store_close(store *s);
 
@@ -54,7 +63,7 @@ int store_for_each_running(
 int store_count_processes(store *s, int64_t *count);
 
 /* Reads stored settings over c (fields never stored keep their value). */
-int store_load_config(store *s, sandproc_v1_Config *c);
-int store_save_config(store *s, const sandproc_v1_Config *c);
+int store_load_config(store *s, sandproc_v1_Config *cfg);
+int store_save_config(store *s, const sandproc_v1_Config *cfg);
 
 #endif

@@ -32,52 +32,10 @@ static const sp_field_info demo_v1_Stats_Inner_info_fields[] = {
 };
 const sp_msg_info demo_v1_Stats_Inner_info = {"demo.v1.Stats.Inner", demo_v1_Stats_Inner_fields, sizeof(demo_v1_Stats_Inner), 1, demo_v1_Stats_Inner_info_fields};
 
-__attribute__((weak)) int rpc_echo_say(sp_call *call, const demo_v1_SayRequest *req, demo_v1_SayReply *rep)
-{
-	(void)call;
-	(void)req;
-	(void)rep;
-	return (SP_UNIMPLEMENTED);
-}
-
-static int
-sp_echo_say_thunk(sp_call *call, const void *req, void *rep)
-{
-	return (rpc_echo_say(call, req, rep));
-}
-
-__attribute__((weak)) int rpc_echo_shout(sp_call *call, const demo_v1_SayRequest *req, demo_v1_SayReply *rep)
-{
-	(void)call;
-	(void)req;
-	(void)rep;
-	return (SP_UNIMPLEMENTED);
-}
-
-static int
-sp_echo_shout_thunk(sp_call *call, const void *req, void *rep)
-{
-	return (rpc_echo_shout(call, req, rep));
-}
-
-__attribute__((weak)) int rpc_echo_get_stats(sp_call *call, const demo_v1_StatsRequest *req, demo_v1_Stats *rep)
-{
-	(void)call;
-	(void)req;
-	(void)rep;
-	return (SP_UNIMPLEMENTED);
-}
-
-static int
-sp_echo_get_stats_thunk(sp_call *call, const void *req, void *rep)
-{
-	return (rpc_echo_get_stats(call, req, rep));
-}
-
 const sp_method sp_echo_methods[SP_ECHO_METHOD_COUNT] = {
-	{SP_ECHO_SAY, "demo.v1.Echo/Say", &demo_v1_SayRequest_info, &demo_v1_SayReply_info, sp_echo_say_thunk, 0},
-	{SP_ECHO_SHOUT, "demo.v1.Echo/Shout", &demo_v1_SayRequest_info, &demo_v1_SayReply_info, sp_echo_shout_thunk, SP_METHOD_IDEMPOTENT},
-	{SP_ECHO_GET_STATS, "demo.v1.Echo/GetStats", &demo_v1_StatsRequest_info, &demo_v1_Stats_info, sp_echo_get_stats_thunk, SP_METHOD_NO_SIDE_EFFECTS | SP_METHOD_IDEMPOTENT},
+	{SP_ECHO_SAY, "demo.v1.Echo/Say", &demo_v1_SayRequest_info, &demo_v1_SayReply_info, 0},
+	{SP_ECHO_SHOUT, "demo.v1.Echo/Shout", &demo_v1_SayRequest_info, &demo_v1_SayReply_info, SP_METHOD_IDEMPOTENT},
+	{SP_ECHO_GET_STATS, "demo.v1.Echo/GetStats", &demo_v1_StatsRequest_info, &demo_v1_Stats_info, SP_METHOD_NO_SIDE_EFFECTS | SP_METHOD_IDEMPOTENT},
 };
 
 const sp_service sp_echo_service = {"demo.v1.Echo", sp_echo_methods, SP_ECHO_METHOD_COUNT};

@@ -2,6 +2,7 @@
 #ifndef DEMO_V1_ECHO_RPC_H
 #define DEMO_V1_ECHO_RPC_H
 
+#include "sp_client.h"
 #include "sp_rpc.h"
 #include "demo/v1/echo.pb.h"
 
@@ -29,10 +30,5 @@ extern const sp_service sp_echo_service;
 int sp_echo_say(sp_client *c, const demo_v1_SayRequest *req, demo_v1_SayReply *rep, int timeout_ms);
 int sp_echo_shout(sp_client *c, const demo_v1_SayRequest *req, demo_v1_SayReply *rep, int timeout_ms);
 int sp_echo_get_stats(sp_client *c, const demo_v1_StatsRequest *req, demo_v1_Stats *rep, int timeout_ms);
-
-/* Server handlers: return an sp_status; one left undefined answers UNIMPLEMENTED. */
-int rpc_echo_say(sp_call *call, const demo_v1_SayRequest *req, demo_v1_SayReply *rep);
-int rpc_echo_shout(sp_call *call, const demo_v1_SayRequest *req, demo_v1_SayReply *rep);
-int rpc_echo_get_stats(sp_call *call, const demo_v1_StatsRequest *req, demo_v1_Stats *rep);
 
 #endif

@@ -1,0 +1,33 @@
+/* Readers of /proc (see procfs.c). */
+#ifndef OS_PROCFS_H
+#define OS_PROCFS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* The start time of pid (clock ticks since boot), or 0 when it is gone. */
+uint64_t procfs_pid_start_time(pid_t pid);
+
+/* True while pid exists and is not a zombie (one nobody reaped is as good as gone). */
+bool procfs_pid_running(pid_t pid);
+
+/* This boot's id (/proc/sys/kernel/random/boot_id) into out (>= 40 bytes). */
+void procfs_boot_id(char *out, size_t len);
+
+/*
+ * True while any process other than leader (and other than zombies) is in
+ * process group pgid, or with session true, in session pgid. Scans /proc:
+ * not for a thread that must not block.
+ */
+bool procfs_group_alive(pid_t pgid, pid_t leader, bool session);
+
+/*
+ * Sends sig to every process group of session sid other than sid's own
+ * group (jobs a shell on a PTY put in groups of their own). Best effort;
+ * scans /proc. The caller keeps sid's leader unreaped meanwhile.
+ */
+void procfs_signal_session_groups(pid_t sid, int sig);
+
+#endif

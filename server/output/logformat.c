@@ -1,0 +1,102 @@
+/* The log file format: entry headers and a scanner (see logformat.h). */
+#include "output/logformat.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+void
+logformat_put_hdr(uint8_t *p, uint32_t len, uint64_t seq, int64_t ts, uint8_t stream)
+{
+	for (int i = 0; i < LOG_HDR; i++) {
+		p[i] = 0;
+	}
+	for (int i = 0; i < 4; i++) {
+		p[i] = (uint8_t)(LOG_MAGIC >> (8 * i));
+		p[4 + i] = (uint8_t)(len >> (8 * i));
+	}
+	for (int i = 0; i < 8; i++) {
+		p[8 + i] = (uint8_t)(seq >> (8 * i));
+		p[16 + i] = (uint8_t)((uint64_t)ts >> (8 * i));
+	}
+	p[24] = stream;
+}
+
+static uint32_t
+log_get32(const uint8_t *p)
+{
+	uint32_t v = 0;
+	for (int i = 3; i >= 0; i--) {
+		v = (v << 8) | p[i];
+	}
+	return (v);
+}
+
+static uint64_t
+log_get64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--) {
+		v = (v << 8) | p[i];
+	}
+	return (v);
+}
+
+bool
+logformat_parse_hdr(const uint8_t *p, log_hdr *h)
+{
+	if (log_get32(p) != LOG_MAGIC) {
+		return (false);
+	}
+	h->len = log_get32(p + 4);
+	h->seq = log_get64(p + 8);
+	h->ts = (int64_t)log_get64(p + 16);
+	h->stream = p[24];
+	return (h->len <= LOG_MAX_ENTRY && h->seq != 0);
+}
+
+uint64_t
+logformat_scan(int fd, int file, log_visit_fn fn, void *arg)
+{
+	uint8_t buf[64 * 1024];
+	uint64_t base = 0, end;
+	size_t have = 0, pos = 0, want = sizeof(buf);
+	struct stat st;
+
+	if (fstat(fd, &st) != 0) {
+		return (0);
+	}
+	end = (uint64_t)st.st_size;
+	for (;;) {
+		log_hdr h;
+		if (have - pos < LOG_HDR) {
+			/* Refill from the current offset (base + pos). */
+			base += pos;
+			have = 0;
+			pos = 0;
+			ssize_t n = pread(fd, buf, want, (off_t)base);
+			if (n < LOG_HDR) {
+				return (base);
+			}
+			have = (size_t)n;
+		}
+		if (!logformat_parse_hdr(buf + pos, &h)) {
+			return (base + pos);
+		}
+		uint64_t data_off = base + pos + LOG_HDR;
+		if (data_off + h.len > end) {
+			return (base + pos); /* torn or still being written */
+		}
+		fn(arg, &h, file, data_off);
+		if (pos + LOG_HDR + h.len <= have) {
+			pos += LOG_HDR + h.len;
+		} else {
+			/*
+			 * Skip the data unread. After a big entry the next is likely
+			 * big too: read a little, so scanning costs headers, not data.
+			 */
+			base = data_off + h.len;
+			have = pos = 0;
+			want = h.len >= 4096 ? 4096 : sizeof(buf);
+		}
+	}
+}

@@ -1,0 +1,32 @@
+/*
+ * Reading a process's output log (format: logformat.h) across its current
+ * and rolled files. Readers need no lock: they see only whole entries, and
+ * a roll while reading shows entries twice (dropped here), never misses one.
+ */
+#ifndef OUTPUT_LOGREAD_H
+#define OUTPUT_LOGREAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "output/logfile.h"
+#include "sandproc/v1/processes.pb.h"
+#include "sp_pb.h"
+
+typedef struct logfile_query {
+	uint64_t after_seq;
+	uint32_t tail;
+	sandproc_v1_Stream stream; /* 0 or COMBINED = all */
+	size_t max_bytes;
+	size_t max_entries;
+} logfile_query;
+
+/*
+ * Reads the matching entries of process id into out (entries, next_sequence,
+ * has_more, last_sequence); data goes into arena. A process that has no log
+ * yet reads as empty. 0 or an errno.
+ */
+int logfile_read(
+    const char *dir, const char *id, const logfile_query *q, sandproc_v1_LogsReply *out, sp_arena *arena);
+
+#endif

@@ -1,0 +1,82 @@
+/*
+ * The seam between the supervisor (a table of processes and their state
+ * machine) and how a child is held, like nng's transport ops tables: the
+ * direct backend (direct.c) holds children itself, with pidfds and pipes or
+ * PTYs in the supervisor's loop; other backends (a per-process holder that
+ * outlives the server) plug in here. The supervisor never touches a child's
+ * pid or fds except through these calls, and a backend reports what happens
+ * to its children with supervisor_output and supervisor_ended (supervisor.c),
+ * on the loop thread.
+ */
+#ifndef PROC_BACKEND_H
+#define PROC_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "os/spawn.h"
+#include "store/store.h"
+
+typedef struct proc proc;
+typedef struct backend backend;
+typedef struct supervisor supervisor;
+typedef struct loop loop;
+typedef struct workq workq;
+
+/* How a child ended, as far as the backend knows. */
+typedef struct child_exit {
+	bool known;    /* false: the status could not be read (not our child, or gone) */
+	int wstatus;   /* waitpid status when known */
+	int64_t at_ms; /* wall clock of the end; 0 = now */
+} child_exit;
+
+typedef struct backend_ops {
+	const char *name;
+	/*
+	 * Starts p's child from spec (on a worker thread). On success sets
+	 * p->pid, p->origin and p->in_fd (stdin pipe, PTY master, or -1); the
+	 * child runs but is not watched yet. On failure returns an sp_status
+	 * with the cause in err.
+	 */
+	int (*start)(backend *b, proc *p, const spawn_spec *spec, char *err, size_t errlen);
+	/* Starts reading p's output and watching its end (after its start event went out). */
+	void (*watch)(backend *b, proc *p);
+	/* Undoes a start that cannot be kept (its record could not be stored): kills and reaps. */
+	void (*abandon)(backend *b, proc *p);
+	/*
+	 * Sends sig to p's group; with whole, also to every other process of p
+	 * (a TTY session's job groups). Never blocks and never signals a child
+	 * that was reaped. Any thread.
+	 */
+	void (*signal)(backend *b, proc *p, int sig, bool whole);
+	/* A kill was asked for: stop waiting for output that may never end. */
+	void (*killed)(backend *b, proc *p);
+	/* Closes p's stdin for good (the child reads EOF). */
+	void (*close_stdin)(backend *b, proc *p);
+	/*
+	 * Takes p (a record found running at start) back; true when its child
+	 * is still there and now watched, false when it is gone (*gone says what
+	 * is known of its end).
+	 */
+	bool (*reattach)(backend *b, proc *p, const store_origin *o, child_exit *gone);
+	/* Ends p now, reporting it ended (shutdown: it would not die in time). Loop thread. */
+	void (*force_end)(backend *b, proc *p);
+	/* p has ended: lets go of its child (reaps it). Its state stays until free_child. */
+	void (*release)(backend *b, proc *p);
+	/* Frees p's backend state, with p's last reference (no call on p can come any more). */
+	void (*free_child)(backend *b, proc *p);
+	void (*free)(backend *b);
+} backend_ops;
+
+struct backend {
+	const backend_ops *ops;
+	supervisor *s;
+	loop *lp;
+	workq *wq;
+};
+
+/* The direct backend: children of the server itself. */
+int direct_backend_new(backend **out, supervisor *s, loop *lp, workq *wq);
+
+#endif

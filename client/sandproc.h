@@ -23,6 +23,7 @@
 #include "sandproc/v1/system.rpc.h"
 #include "sp_client.h"
 #include "sp_json.h"
+#include "sp_limits.h"
 #include "sp_rpc.h"
 
 #define SP_DEFAULT_URL "tcp://127.0.0.1:7300"

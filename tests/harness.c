@@ -1,9 +1,13 @@
 #include "harness.h"
 
+#include "base/util.h"
+#include "os/procfs.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -63,9 +67,7 @@ th_main(int argc, char **argv, const th_test *tests, size_t n)
 int64_t
 th_now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	return (util_mono_ms());
 }
 
 void
@@ -100,6 +102,9 @@ th_read_ready(th_server *s, int fd)
 			}
 			sscanf(l + 7, "%511s", s->url);
 			sscanf(e + 7, "%511s", s->events);
+			/* Several URLs are listed with commas: the first is used. */
+			s->url[strcspn(s->url, ",")] = '\0';
+			s->events[strcspn(s->events, ",")] = '\0';
 			return (true);
 		}
 		n++;
@@ -135,10 +140,19 @@ th_server_start(th_server *s, bool tcp)
 	s->pid = fork();
 	if (s->pid == 0) {
 		char data[300];
+		const char *av[32] = { "sandprocd", "--listen", listen, "--events", events, "--data", data,
+			"--grace", "1000" };
+		size_t n = 9;
 		snprintf(data, sizeof(data), "%s/data", s->dir);
+		for (size_t i = 0; i < sizeof(s->args) / sizeof(s->args[0]) && s->args[i] != NULL; i++) {
+			av[n++] = s->args[i];
+		}
+		av[n] = NULL;
+		for (size_t i = 0; i < sizeof(s->env) / sizeof(s->env[0]) && s->env[i] != NULL; i++) {
+			putenv((char *)s->env[i]);
+		}
 		dup2(out[1], 1);
-		execl(SANDPROCD_PATH, "sandprocd", "--listen", listen, "--events", events, "--data", data,
-		    "--grace", "1000", (char *)NULL);
+		execv(SANDPROCD_PATH, (char *const *)av);
 		_exit(127);
 	}
 	close(out[1]);
@@ -276,6 +290,113 @@ th_get(th_server *s, const char *id, sandproc_v1_Process *out)
 	return (sp_processes_get(s->c, &req, out, 0));
 }
 
+void
+th_stop(th_server *s, const char *id, uint32_t grace_ms, sandproc_v1_Process *out)
+{
+	sandproc_v1_StopRequest req;
+
+	memset(&req, 0, sizeof(req));
+	snprintf(req.id, sizeof(req.id), "%s", id);
+	req.grace_ms = grace_ms;
+	req.wait_ms = 10000;
+	CHECK_OK(s->c, sp_processes_stop(s->c, &req, out, 20000));
+}
+
+void
+th_kill(th_server *s, const char *id, sandproc_v1_Process *out)
+{
+	sandproc_v1_KillRequest req;
+
+	memset(&req, 0, sizeof(req));
+	snprintf(req.id, sizeof(req.id), "%s", id);
+	req.wait_ms = 10000;
+	CHECK_OK(s->c, sp_processes_kill(s->c, &req, out, 20000));
+}
+
+uint8_t *
+th_finish(th_server *s, const char *id, int code, size_t *len)
+{
+	sandproc_v1_Process got;
+
+	th_wait(s, id, &got);
+	CHECK_INT(got.state, sandproc_v1_State_STATE_EXITED);
+	if (code >= 0) {
+		CHECK_INT(got.exit_code, code);
+	}
+	return (th_logs(s->c, id, 0, len));
+}
+
+uint8_t *
+th_start_finish(th_server *s, const char *const *argv, int code, size_t *len)
+{
+	sandproc_v1_Process p;
+
+	th_start(s, argv, &p);
+	return (th_finish(s, p.id, code, len));
+}
+
+void
+th_expect_exit(th_server *s, const char *id, int code, const char *output)
+{
+	size_t len;
+	uint8_t *b = th_finish(s, id, code, &len);
+
+	CHECK_STR((char *)b, output);
+	free(b);
+}
+
+struct th_call {
+	pthread_t th;
+	th_server *s;
+	int (*fn)(sp_client *c, void *arg);
+	void *arg;
+	int rv;
+};
+
+static void *
+th_call_main(void *arg)
+{
+	th_call *t = arg;
+	sp_client *c = th_client(t->s);
+
+	t->rv = c != NULL ? t->fn(c, t->arg) : -1;
+	sp_client_free(c);
+	return (NULL);
+}
+
+th_call *
+th_call_start(th_server *s, int (*fn)(sp_client *c, void *arg), void *arg)
+{
+	th_call *t = calloc(1, sizeof(*t));
+	pthread_attr_t attr;
+
+	t->s = s;
+	t->fn = fn;
+	t->arg = arg;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	if (pthread_create(&t->th, &attr, th_call_main, t) != 0) {
+		th_fail(__FILE__, __LINE__, "pthread_create failed");
+		t->rv = -1;
+		t->fn = NULL;
+	}
+	pthread_attr_destroy(&attr);
+	return (t);
+}
+
+int
+th_call_join(th_call *t)
+{
+	int rv;
+
+	if (t->fn != NULL) {
+		pthread_join(t->th, NULL);
+	}
+	rv = t->rv;
+	free(t);
+	return (rv);
+}
+
 uint8_t *
 th_logs(sp_client *c, const char *id, sandproc_v1_Stream stream, size_t *len)
 {
@@ -316,34 +437,6 @@ th_logs(sp_client *c, const char *id, sandproc_v1_Stream stream, size_t *len)
 	return (buf);
 }
 
-/* Field 3 (state), 4 (ppid), 5 (pgrp), 6 (session) of /proc/PID/stat. */
-static bool
-th_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp, pid_t *sid)
-{
-	char path[64], buf[512];
-	int fd, pp, pg, se;
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if ((fd = open(path, O_RDONLY)) < 0) {
-		return (false);
-	}
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0) {
-		return (false);
-	}
-	buf[n] = '\0';
-	char *p = strrchr(buf, ')');
-	if (p == NULL || sscanf(p + 1, " %c %d %d %d", state, &pp, &pg, &se) != 4) {
-		return (false);
-	}
-	*ppid = pp;
-	*pgrp = pg;
-	*sid = se;
-	return (true);
-}
-
 static int
 th_count_procs(bool (*match)(void *, pid_t, char, pid_t, pid_t, pid_t), void *arg)
 {
@@ -355,7 +448,7 @@ th_count_procs(bool (*match)(void *, pid_t, char, pid_t, pid_t, pid_t), void *ar
 		char *end, st;
 		long pid = strtol(de->d_name, &end, 10);
 		pid_t ppid, pgrp, sid;
-		if (*end == '\0' && pid > 0 && th_stat((pid_t)pid, &st, &ppid, &pgrp, &sid) &&
+		if (*end == '\0' && pid > 0 && procfs_read_stat((pid_t)pid, &st, &ppid, &pgrp, &sid) &&
 		    match(arg, (pid_t)pid, st, ppid, pgrp, sid)) {
 			n++;
 		}

@@ -67,6 +67,8 @@ typedef struct th_server {
 	char events[512];
 	sp_client *c;
 	bool tcp;
+	const char *args[16]; /* extra sandprocd flags, NULL-terminated */
+	const char *env[8];   /* extra KEY=value for sandprocd, NULL-terminated */
 } th_server;
 
 /*
@@ -88,6 +90,27 @@ sp_client *th_client(th_server *s);
 void th_start(th_server *s, const char *const *argv, sandproc_v1_Process *out);
 void th_wait(th_server *s, const char *id, sandproc_v1_Process *out);
 int th_get(th_server *s, const char *id, sandproc_v1_Process *out);
+/* Stop (grace_ms 0 = the default) and Kill that wait up to 10 s for the end; the record in out. */
+void th_stop(th_server *s, const char *id, uint32_t grace_ms, sandproc_v1_Process *out);
+void th_kill(th_server *s, const char *id, sandproc_v1_Process *out);
+/*
+ * Waits for id's end, checks it exited by itself (with code, unless code is
+ * -1) and returns all its output (caller frees; *len gets the size).
+ */
+uint8_t *th_finish(th_server *s, const char *id, int code, size_t *len);
+/* Starts argv, then th_finish: its whole output (caller frees). */
+uint8_t *th_start_finish(th_server *s, const char *const *argv, int code, size_t *len);
+/* th_finish, and checks the output is exactly output. */
+void th_expect_exit(th_server *s, const char *id, int code, const char *output);
+
+/*
+ * Runs fn(c, arg) on a thread of its own with a client of its own (for
+ * calls that wait while the test goes on). Join with th_call_join; fn's
+ * return value comes back from it.
+ */
+typedef struct th_call th_call;
+th_call *th_call_start(th_server *s, int (*fn)(sp_client *c, void *arg), void *arg);
+int th_call_join(th_call *t);
 
 /* All output of id (one stream or all), concatenated; caller frees. */
 uint8_t *th_logs(sp_client *c, const char *id, sandproc_v1_Stream stream, size_t *len);

@@ -284,22 +284,18 @@ static void
 test_stop_kills_whole_group(void)
 {
 	sandproc_v1_Process p, got;
-	sandproc_v1_StopRequest req;
 
 	ensure();
 	th_start(&srv, family, &p);
 	th_sleep_ms(200);
 	CHECK(th_group_members(p.pid, false) >= 3);
-	memset(&req, 0, sizeof(req));
-	strcpy(req.id, p.id);
-	req.wait_ms = 10000;
-	CHECK_OK(srv.c, sp_processes_stop(srv.c, &req, &got, 20000));
+	th_stop(&srv, p.id, 0, &got);
 	CHECK_INT(got.state, sandproc_v1_State_STATE_KILLED);
 	CHECK_INT(got.exit_code, -1);
 	CHECK_INT(got.signal, SIGTERM);
 	CHECK_INT(th_group_settled(p.pid, false), 0);
 	/* Stopping an ended process is fine. */
-	CHECK_OK(srv.c, sp_processes_stop(srv.c, &req, &got, 20000));
+	th_stop(&srv, p.id, 0, &got);
 	CHECK_INT(got.state, sandproc_v1_State_STATE_KILLED);
 }
 
@@ -308,16 +304,11 @@ test_stop_escalates_to_sigkill_after_grace(void)
 {
 	const char *argv[] = { TESTCHILD_PATH, "trap", NULL };
 	sandproc_v1_Process p, got;
-	sandproc_v1_StopRequest req;
 
 	ensure();
 	th_start(&srv, argv, &p);
 	th_sleep_ms(200);
-	memset(&req, 0, sizeof(req));
-	strcpy(req.id, p.id);
-	req.grace_ms = 300;
-	req.wait_ms = 10000;
-	CHECK_OK(srv.c, sp_processes_stop(srv.c, &req, &got, 20000));
+	th_stop(&srv, p.id, 300, &got);
 	CHECK_INT(got.state, sandproc_v1_State_STATE_KILLED);
 	CHECK_INT(got.signal, SIGKILL);
 	CHECK_INT(th_group_settled(p.pid, false), 0);
@@ -327,15 +318,11 @@ static void
 test_kill_kills_whole_group(void)
 {
 	sandproc_v1_Process p, got;
-	sandproc_v1_KillRequest req;
 
 	ensure();
 	th_start(&srv, family, &p);
 	th_sleep_ms(200);
-	memset(&req, 0, sizeof(req));
-	strcpy(req.id, p.id);
-	req.wait_ms = 10000;
-	CHECK_OK(srv.c, sp_processes_kill(srv.c, &req, &got, 20000));
+	th_kill(&srv, p.id, &got);
 	CHECK_INT(got.state, sandproc_v1_State_STATE_KILLED);
 	CHECK_INT(got.signal, SIGKILL);
 	CHECK_INT(th_group_settled(p.pid, false), 0);
@@ -495,15 +482,13 @@ test_config_validated_and_persisted(void)
 }
 
 typedef struct starter {
-	th_server *s;
 	atomic_int ok, exhausted, other;
 } starter;
 
-static void *
-start_one(void *arg)
+static int
+start_one(sp_client *c, void *arg)
 {
 	starter *st = arg;
-	sp_client *c = th_client(st->s);
 	sandproc_v1_StartRequest req;
 	sandproc_v1_Process p;
 	const char *argv[] = { "sleep", "30", NULL };
@@ -518,8 +503,7 @@ start_one(void *arg)
 	} else {
 		atomic_fetch_add(&st->other, 1);
 	}
-	sp_client_free(c);
-	return (NULL);
+	return (code);
 }
 
 static void
@@ -528,8 +512,8 @@ test_parallel_starts_never_exceed_limit(void)
 	sandproc_v1_SetConfigRequest set;
 	sandproc_v1_Config cfg;
 	sandproc_v1_HealthReply h;
-	starter st = { .s = &srv };
-	pthread_t th[32];
+	starter st = { 0 };
+	th_call *th[32];
 
 	fresh();
 	memset(&set, 0, sizeof(set));
@@ -537,10 +521,10 @@ test_parallel_starts_never_exceed_limit(void)
 	set.max_concurrent_processes = 8;
 	CHECK_OK(srv.c, sp_processes_set_config(srv.c, &set, &cfg, 0));
 	for (int i = 0; i < 32; i++) {
-		pthread_create(&th[i], NULL, start_one, &st);
+		th[i] = th_call_start(&srv, start_one, &st);
 	}
 	for (int i = 0; i < 32; i++) {
-		pthread_join(th[i], NULL);
+		th_call_join(th[i]);
 	}
 	CHECK_INT(atomic_load(&st.ok), 8);
 	CHECK_INT(atomic_load(&st.exhausted), 24);
@@ -582,25 +566,25 @@ test_no_zombies_after_1000_short_processes(void)
 }
 
 typedef struct waiter {
-	th_server *s;
 	char id[32];
+	uint32_t timeout_ms; /* 0: none */
 	sandproc_v1_Process got;
 	atomic_bool done;
 } waiter;
 
-static void *
-wait_one(void *arg)
+static int
+wait_one(sp_client *c, void *arg)
 {
 	waiter *w = arg;
-	sp_client *c = th_client(w->s);
 	sandproc_v1_WaitRequest req;
+	int code;
 
 	memset(&req, 0, sizeof(req));
 	strcpy(req.id, w->id);
-	CHECK_OK(c, sp_processes_wait(c, &req, &w->got, -1));
+	req.timeout_ms = w->timeout_ms;
+	code = sp_processes_wait(c, &req, &w->got, -1);
 	atomic_store(&w->done, true);
-	sp_client_free(c);
-	return (NULL);
+	return (code);
 }
 
 static void
@@ -610,15 +594,14 @@ test_wait_returns_on_exit_while_others_are_served(void)
 	sandproc_v1_Process p, got;
 	sandproc_v1_SignalRequest sreq;
 	waiter w[16];
-	pthread_t th[16];
+	th_call *th[16];
 
 	ensure();
 	th_start(&srv, argv, &p);
 	for (int i = 0; i < 16; i++) {
 		memset(&w[i], 0, sizeof(w[i]));
-		w[i].s = &srv;
 		strcpy(w[i].id, p.id);
-		pthread_create(&th[i], NULL, wait_one, &w[i]);
+		th[i] = th_call_start(&srv, wait_one, &w[i]);
 	}
 	th_sleep_ms(200);
 	/* Sixteen Waits are parked, each holding a worker; other calls go through. */
@@ -634,7 +617,7 @@ test_wait_returns_on_exit_while_others_are_served(void)
 	strcpy(sreq.signal, "TERM");
 	CHECK_OK(srv.c, sp_processes_signal(srv.c, &sreq, &got, 0));
 	for (int i = 0; i < 16; i++) {
-		pthread_join(th[i], NULL);
+		CHECK_OK(srv.c, th_call_join(th[i]));
 		CHECK_INT(w[i].got.state, sandproc_v1_State_STATE_EXITED);
 	}
 	/* A Wait with a timeout on a running process answers with it still running. */
@@ -681,6 +664,136 @@ test_exec_bash_and_python(void)
 	CHECK(rep.stdout.len == 3 && memcmp(rep.stdout.data, "10\n", 3) == 0);
 }
 
+static uint32_t
+parked_calls(th_server *s)
+{
+	sandproc_v1_HealthRequest req;
+	sandproc_v1_HealthReply rep;
+
+	memset(&req, 0, sizeof(req));
+	return (sp_system_health(s->c, &req, &rep, 0) == SP_OK ? rep.parked_calls : 0);
+}
+
+static void
+test_waits_park_without_threads_and_wake_only_for_their_process(void)
+{
+	enum { N = 200 };
+	const char *sleeper[] = { "sleep", "60", NULL };
+	const char *brief[] = { "true", NULL };
+	static waiter w[N];
+	static th_call *th[N];
+	sandproc_v1_Process p, q, got;
+	sandproc_v1_HealthRequest hreq;
+	sandproc_v1_HealthReply health;
+
+	ensure();
+	th_start(&srv, sleeper, &p);
+	for (int i = 0; i < N; i++) {
+		memset(&w[i], 0, sizeof(w[i]));
+		snprintf(w[i].id, sizeof(w[i].id), "%s", p.id);
+		th[i] = th_call_start(&srv, wait_one, &w[i]);
+	}
+	for (int i = 0; i < 1000 && parked_calls(&srv) < N; i++) {
+		th_sleep_ms(5);
+	}
+	CHECK_INT(parked_calls(&srv), N);
+	/* Other processes come and go; the parked Waits are not theirs and stay parked. */
+	for (int i = 0; i < 20; i++) {
+		th_start(&srv, brief, &q);
+		th_wait(&srv, q.id, &got);
+	}
+	CHECK_INT(parked_calls(&srv), N);
+	memset(&hreq, 0, sizeof(hreq));
+	CHECK_OK(srv.c, sp_system_health(srv.c, &hreq, &health, 0));
+	CHECK(health.threads < 64);
+	sandproc_v1_KillRequest kreq;
+	memset(&kreq, 0, sizeof(kreq));
+	snprintf(kreq.id, sizeof(kreq.id), "%s", p.id);
+	CHECK_OK(srv.c, sp_processes_kill(srv.c, &kreq, &got, 0));
+	int bad = 0;
+	for (int i = 0; i < N; i++) {
+		bad += th_call_join(th[i]) != SP_OK || w[i].got.state != sandproc_v1_State_STATE_KILLED;
+	}
+	CHECK_INT(bad, 0);
+	CHECK_INT(parked_calls(&srv), 0);
+}
+
+static void
+test_start_refuses_oversized_fields_naming_them(void)
+{
+	sandproc_v1_StartRequest req;
+	sandproc_v1_Process rep;
+	sandproc_v1_ListRequest lreq;
+	sandproc_v1_ListReply *before = malloc(sizeof(*before)), *after = malloc(sizeof(*after));
+	const char *argv[] = { "true", NULL };
+	const char *bad_label[] = { "no-equals-sign", NULL };
+	char name[131];
+	static const char *many[5002];
+
+	ensure();
+	memset(&lreq, 0, sizeof(lreq));
+	lreq.limit = 1;
+	CHECK_OK(srv.c, sp_processes_list(srv.c, &lreq, before, 0));
+	memset(name, 'n', 130);
+	name[130] = '\0';
+	memset(&req, 0, sizeof(req));
+	req.argv = sp_strv_of(argv);
+	req.name = name;
+	CHECK_INT(sp_processes_start(srv.c, &req, &rep, 0), SP_INVALID_ARGUMENT);
+	CHECK(strstr(sp_client_error(srv.c), "name is 130 bytes; the limit is 128") != NULL);
+	req.name = NULL;
+	req.labels = sp_strv_of(bad_label);
+	CHECK_INT(sp_processes_start(srv.c, &req, &rep, 0), SP_INVALID_ARGUMENT);
+	CHECK(strstr(sp_client_error(srv.c), "labels entry \"no-equals-sign\" is not KEY=value") != NULL);
+	req.labels = sp_strv_of(NULL);
+	for (int i = 0; i < 5001; i++) {
+		many[i] = "x";
+	}
+	many[5001] = NULL;
+	req.argv = sp_strv_of(many);
+	CHECK_INT(sp_processes_start(srv.c, &req, &rep, 0), SP_INVALID_ARGUMENT);
+	CHECK(strstr(sp_client_error(srv.c), "argv has 5001 entries; the limit is 4096") != NULL);
+	/* Refused before anything was stored. */
+	CHECK_OK(srv.c, sp_processes_list(srv.c, &lreq, after, 0));
+	CHECK_INT(after->processes_count, before->processes_count);
+	if (before->processes_count > 0 && after->processes_count > 0) {
+		CHECK_STR(after->processes[0].id, before->processes[0].id);
+	}
+	free(before);
+	free(after);
+}
+
+static void
+test_spawn_setup_failure_starts_no_child(void)
+{
+	th_server s = { 0 };
+	sandproc_v1_StartRequest req;
+	sandproc_v1_Process rep, got;
+	char marker[300], cmd[400];
+	const char *argv[] = { "sh", "-c", cmd, NULL };
+	struct stat st;
+
+	/* Opening the PTY slave (and /dev/null) cannot be arranged: the child must not start at all. */
+	s.env[0] = "LD_PRELOAD=" FAILSPAWN_PATH;
+	s.env[1] = "ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=0";
+	th_server_start(&s, false);
+	snprintf(marker, sizeof(marker), "%s/ran", s.dir);
+	snprintf(cmd, sizeof(cmd), "echo ran > %s", marker);
+	memset(&req, 0, sizeof(req));
+	req.argv = sp_strv_of(argv);
+	req.tty = true;
+	CHECK_INT(sp_processes_start(s.c, &req, &rep, 0), SP_RESOURCE_EXHAUSTED);
+	CHECK(strstr(sp_client_error(s.c), "spawn setup") != NULL);
+	char id[32];
+	snprintf(id, sizeof(id), "%.29s", sp_client_error(s.c));
+	CHECK_OK(s.c, th_get(&s, id, &got));
+	CHECK_INT(got.state, sandproc_v1_State_STATE_FAILED);
+	CHECK_INT(got.pid, 0);
+	th_sleep_ms(200);
+	CHECK(stat(marker, &st) != 0);
+	th_server_cleanup(&s);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -710,6 +823,11 @@ main(int argc, char **argv)
 		    test_wait_returns_on_exit_while_others_are_served },
 		{ "test_child_gets_only_stdio_fds", test_child_gets_only_stdio_fds },
 		{ "test_exec_bash_and_python", test_exec_bash_and_python },
+		{ "test_waits_park_without_threads_and_wake_only_for_their_process",
+		    test_waits_park_without_threads_and_wake_only_for_their_process },
+		{ "test_start_refuses_oversized_fields_naming_them",
+		    test_start_refuses_oversized_fields_naming_them },
+		{ "test_spawn_setup_failure_starts_no_child", test_spawn_setup_failure_starts_no_child },
 	};
 	int rv = th_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]));
 	th_server_cleanup(&srv);

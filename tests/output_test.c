@@ -55,14 +55,15 @@ static void
 test_exact_bytes_per_stream(void)
 {
 	const char *argv[] = { TESTCHILD_PATH, "both", "200000", NULL };
-	sandproc_v1_Process p, got;
+	sandproc_v1_Process p;
 	size_t len;
 	uint8_t *b;
 
 	ensure();
 	th_start(&srv, argv, &p);
-	th_wait(&srv, p.id, &got);
-	CHECK_INT(got.exit_code, 0);
+	b = th_finish(&srv, p.id, 0, &len);
+	CHECK_INT(len, 400000);
+	free(b);
 	b = th_logs(srv.c, p.id, sandproc_v1_Stream_STREAM_STDOUT, &len);
 	CHECK_INT(len, 200000);
 	CHECK(is_pattern(b, len));
@@ -80,14 +81,11 @@ static void
 test_bytes_kept_exactly_without_line_splitting(void)
 {
 	const char *argv[] = { "printf", "a\\377b\\nc\\000d", NULL };
-	sandproc_v1_Process p, got;
 	size_t len;
 	uint8_t *b;
 
 	ensure();
-	th_start(&srv, argv, &p);
-	th_wait(&srv, p.id, &got);
-	b = th_logs(srv.c, p.id, 0, &len);
+	b = th_start_finish(&srv, argv, 0, &len);
 	CHECK_INT(len, 7);
 	CHECK(len == 7 && memcmp(b, "a\377b\nc\0d", 7) == 0);
 	free(b);
@@ -97,15 +95,11 @@ static void
 test_3mb_burst_readable_when_wait_returns(void)
 {
 	const char *argv[] = { TESTCHILD_PATH, "pattern", "3000000", NULL };
-	sandproc_v1_Process p, got;
 	size_t len;
 	uint8_t *b;
 
 	ensure();
-	th_start(&srv, argv, &p);
-	th_wait(&srv, p.id, &got);
-	CHECK_INT(got.state, sandproc_v1_State_STATE_EXITED);
-	b = th_logs(srv.c, p.id, 0, &len);
+	b = th_start_finish(&srv, argv, -1, &len);
 	CHECK_INT(len, 3000000);
 	CHECK(is_pattern(b, len));
 	free(b);
@@ -116,18 +110,11 @@ test_exit_reported_after_late_output_is_stored(void)
 {
 	/* The shell exits at once; a grandchild still writes to the same pipe. */
 	const char *argv[] = { "sh", "-c", "(sleep 0.3; echo late) & echo early", NULL };
-	sandproc_v1_Process p, got;
-	size_t len;
-	uint8_t *b;
+	sandproc_v1_Process p;
 
 	ensure();
 	th_start(&srv, argv, &p);
-	th_wait(&srv, p.id, &got);
-	CHECK_INT(got.state, sandproc_v1_State_STATE_EXITED);
-	CHECK_INT(got.exit_code, 0);
-	b = th_logs(srv.c, p.id, 0, &len);
-	CHECK_STR((char *)b, "early\nlate\n");
-	free(b);
+	th_expect_exit(&srv, p.id, 0, "early\nlate\n");
 }
 
 static void
@@ -136,15 +123,11 @@ test_daemon_leaving_the_group_does_not_hold_the_end(void)
 	/* A process in a new session keeps stdout open; the record still ends. */
 	const char *argv[] = { "sh", "-c",
 		"setsid sh -c 'echo $$; exec sleep 30' & sleep 0.2; echo parent-done", NULL };
-	sandproc_v1_Process p, got;
 	size_t len;
 	uint8_t *b;
 
 	ensure();
-	th_start(&srv, argv, &p);
-	th_wait(&srv, p.id, &got);
-	CHECK_INT(got.state, sandproc_v1_State_STATE_EXITED);
-	b = th_logs(srv.c, p.id, 0, &len);
+	b = th_start_finish(&srv, argv, -1, &len);
 	CHECK(strstr((char *)b, "parent-done") != NULL);
 	int daemon = atoi((char *)b);
 	if (daemon > 1) {
@@ -297,6 +280,75 @@ test_feed_publishes_entries_and_lifecycle(void)
 	sp_arena_free(a);
 }
 
+static void
+test_lifecycle_events_come_in_order_and_carry_no_env_values(void)
+{
+	enum { N = 300 };
+	const char *argv[] = { "true", NULL };
+	const char *env[] = { "API_KEY=do-not-broadcast", NULL };
+	static char ids[N][32];
+	static int seen[N]; /* 0 none, 1 started, 2 exited after started, -1 exited first */
+	sandproc_v1_StartRequest req;
+	sandproc_v1_Process p;
+	sp_arena *a = sp_arena_new();
+	nng_socket sub;
+	int ended = 0;
+
+	ensure();
+	CHECK_INT(nng_sub0_open(&sub), 0);
+	nng_socket_set(sub, NNG_OPT_SUB_SUBSCRIBE, "proc/", 5);
+	nng_socket_set_int(sub, NNG_OPT_RECVBUF, 8192);
+	nng_socket_set_ms(sub, NNG_OPT_RECVTIMEO, 10000);
+	CHECK_INT(nng_dial(sub, srv.events, NULL, 0), 0);
+	th_sleep_ms(100);
+	memset(&req, 0, sizeof(req));
+	req.argv = sp_strv_of(argv);
+	req.env = sp_strv_of(env);
+	for (int i = 0; i < N; i++) {
+		CHECK_OK(srv.c, sp_processes_start(srv.c, &req, &p, 0));
+		snprintf(ids[i], sizeof(ids[i]), "%s", p.id);
+	}
+	while (ended < N) {
+		nng_msg *m;
+		if (nng_recvmsg(sub, &m, 0) != 0) {
+			break;
+		}
+		const char *body = nng_msg_body(m);
+		size_t tlen = strlen(body) + 1;
+		sandproc_v1_ProcessEvent ev;
+		sp_arena_reset(a);
+		if (!sp_pb_decode(sandproc_v1_ProcessEvent_fields, &ev, sizeof(ev),
+		        (const uint8_t *)body + tlen, nng_msg_len(m) - tlen, a, NULL)) {
+			nng_msg_free(m);
+			continue;
+		}
+		CHECK_INT(ev.process.env.n, 0);
+		for (int i = 0; i < N; i++) {
+			if (strcmp(ids[i], ev.process.id) != 0) {
+				continue;
+			}
+			if (strcmp(ev.kind, "started") == 0) {
+				seen[i] = seen[i] == 0 ? 1 : seen[i];
+			} else {
+				seen[i] = seen[i] == 1 ? 2 : -1;
+				ended++;
+			}
+		}
+		nng_msg_free(m);
+	}
+	CHECK_INT(ended, N);
+	int wrong = 0;
+	for (int i = 0; i < N; i++) {
+		wrong += seen[i] != 2;
+	}
+	CHECK_INT(wrong, 0);
+	/* The record itself keeps the env: only the feed leaves it out. */
+	sandproc_v1_Process got;
+	CHECK_OK(srv.c, th_get(&srv, ids[0], &got));
+	CHECK_INT(got.env.n, 1);
+	sp_arena_free(a);
+}
+
 typedef struct follower {
 	th_server *s;
 	char id[32];
@@ -308,7 +360,6 @@ typedef struct follower {
 	size_t len;
 	uint64_t last;
 	bool order_ok;
-	int code;
 	sandproc_v1_Process final;
 } follower;
 
@@ -330,21 +381,17 @@ follower_entry(void *arg, const sandproc_v1_LogEntry *e)
 	return (0);
 }
 
-static void *
-follower_main(void *arg)
+static int
+follow_one(sp_client *c, void *arg)
 {
 	follower *f = arg;
-	sp_client *c;
 
 	th_sleep_ms(f->delay_before_ms);
-	c = th_client(f->s);
 	sp_follow_opts o = {
 		.events_url = f->s->events, .recv_buffer = f->recv_buffer, .gaps_filled = &f->gaps
 	};
 	f->order_ok = true;
-	f->code = sp_follow(c, f->id, &o, follower_entry, f, &f->final);
-	sp_client_free(c);
-	return (NULL);
+	return (sp_follow(c, f->id, &o, follower_entry, f, &f->final));
 }
 
 static void
@@ -356,7 +403,7 @@ test_followers_early_late_and_slow_see_everything_once(void)
 	size_t want_len = 120 * 8192;
 	sandproc_v1_Process p;
 	follower f[4];
-	pthread_t th[4];
+	th_call *th[4];
 	int delays[4] = { 0, 250, 1500, 0 };
 
 	ensure();
@@ -368,11 +415,10 @@ test_followers_early_late_and_slow_see_everything_once(void)
 		f[i].delay_before_ms = delays[i];
 		/* The last one is slow: the feed drops for it and the log fills in. */
 		f[i].sleep_per_entry_us = i == 3 ? 20000 : 0;
-		pthread_create(&th[i], NULL, follower_main, &f[i]);
+		th[i] = th_call_start(&srv, follow_one, &f[i]);
 	}
 	for (int i = 0; i < 4; i++) {
-		pthread_join(th[i], NULL);
-		CHECK_INT(f[i].code, SP_OK);
+		CHECK_INT(th_call_join(th[i]), SP_OK);
 		CHECK(f[i].order_ok);
 		CHECK_INT(f[i].len, want_len);
 		CHECK(f[i].len == want_len && memcmp(f[i].buf, want, want_len) == 0);
@@ -390,7 +436,6 @@ test_fast_burst_with_slow_follower(void)
 	uint8_t *want = chunks_expected(2000, 100);
 	sandproc_v1_Process p;
 	follower f;
-	pthread_t th;
 
 	ensure();
 	th_start(&srv, argv, &p);
@@ -399,9 +444,7 @@ test_fast_burst_with_slow_follower(void)
 	strcpy(f.id, p.id);
 	f.sleep_per_entry_us = 1000;
 	f.recv_buffer = 2;
-	pthread_create(&th, NULL, follower_main, &f);
-	pthread_join(th, NULL);
-	CHECK_INT(f.code, SP_OK);
+	CHECK_INT(th_call_join(th_call_start(&srv, follow_one, &f)), SP_OK);
 	CHECK(f.order_ok);
 	CHECK(f.gaps > 0);
 	CHECK_INT(f.len, 200000);
@@ -432,21 +475,14 @@ static void
 test_input_then_eof(void)
 {
 	const char *argv[] = { TESTCHILD_PATH, "echo", NULL };
-	sandproc_v1_Process p, got;
-	size_t len;
-	uint8_t *b;
+	sandproc_v1_Process p;
 
 	ensure();
 	th_start(&srv, argv, &p);
 	CHECK(p.stdin_open);
 	CHECK_OK(srv.c, send_input(p.id, "hello ", 6, false));
 	CHECK_OK(srv.c, send_input(p.id, "world\n", 6, true));
-	th_wait(&srv, p.id, &got);
-	CHECK_INT(got.state, sandproc_v1_State_STATE_EXITED);
-	CHECK_INT(got.exit_code, 0);
-	b = th_logs(srv.c, p.id, 0, &len);
-	CHECK_STR((char *)b, "hello world\n");
-	free(b);
+	th_expect_exit(&srv, p.id, 0, "hello world\n");
 }
 
 static void
@@ -484,6 +520,8 @@ int
 main(int argc, char **argv)
 {
 	static const th_test tests[] = {
+		{ "test_lifecycle_events_come_in_order_and_carry_no_env_values",
+		    test_lifecycle_events_come_in_order_and_carry_no_env_values },
 		{ "test_exact_bytes_per_stream", test_exact_bytes_per_stream },
 		{ "test_bytes_kept_exactly_without_line_splitting",
 		    test_bytes_kept_exactly_without_line_splitting },

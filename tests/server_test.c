@@ -190,16 +190,14 @@ test_unknown_method_is_unimplemented(void)
 }
 
 typedef struct slow_call {
-	th_server *s;
 	atomic_bool done;
 	int code;
 } slow_call;
 
-static void *
-slow_run(void *arg)
+static int
+slow_run(sp_client *c, void *arg)
 {
 	slow_call *sc = arg;
-	sp_client *c = th_client(sc->s);
 	sandproc_v1_RunRequest req;
 	sandproc_v1_RunReply rep;
 	const char *argv[] = { "sleep", "3", NULL };
@@ -208,26 +206,25 @@ slow_run(void *arg)
 	req.argv = sp_strv_of(argv);
 	sc->code = sp_processes_run(c, &req, &rep, 20000);
 	atomic_store(&sc->done, true);
-	sp_client_free(c);
-	return (NULL);
+	return (sc->code);
 }
 
 static void
 test_slow_request_does_not_delay_fast_one(void)
 {
 	th_server s = { 0 };
-	slow_call sc = { .s = &s };
-	pthread_t th;
+	slow_call sc = { 0 };
+	th_call *th;
 
 	th_server_start(&s, false);
-	pthread_create(&th, NULL, slow_run, &sc);
+	th = th_call_start(&s, slow_run, &sc);
 	th_sleep_ms(300); /* let the Run get going */
 	/* Many fast calls complete while the slow one is still in progress. */
 	for (int i = 0; i < 20; i++) {
 		check_healthy(&s);
 	}
 	CHECK(!atomic_load(&sc.done));
-	pthread_join(th, NULL);
+	th_call_join(th);
 	CHECK_INT(sc.code, SP_OK);
 	th_server_cleanup(&s);
 }

@@ -4,8 +4,10 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <pty.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/wait.h>
@@ -255,7 +257,6 @@ test_stop_ends_every_job_of_a_tty_shell(void)
 {
 	const char *argv[] = { "bash", "--norc", "-i", NULL };
 	sandproc_v1_Process p, got;
-	sandproc_v1_StopRequest req;
 
 	ensure();
 	start_tty(argv, 80, 24, &p);
@@ -263,11 +264,7 @@ test_stop_ends_every_job_of_a_tty_shell(void)
 	CHECK_OK(srv.c, send_input(p.id, "sleep 60 & sleep 61 & echo jobs-$((40+2))\n", false));
 	CHECK(wait_for_output(p.id, "jobs-42"));
 	CHECK(th_group_members(p.pid, true) >= 3);
-	memset(&req, 0, sizeof(req));
-	strcpy(req.id, p.id);
-	req.grace_ms = 500;
-	req.wait_ms = 10000;
-	CHECK_OK(srv.c, sp_processes_stop(srv.c, &req, &got, 20000));
+	th_stop(&srv, p.id, 500, &got);
 	CHECK(got.state != sandproc_v1_State_STATE_RUNNING);
 	th_sleep_ms(100);
 	CHECK_INT(th_group_settled(p.pid, true), 0);
@@ -340,22 +337,36 @@ attach_exit_code(pid_t pid, int master)
 	return (WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 }
 
+/*
+ * Starts an interactive bash on a TTY, has it print what cmd prints (shown
+ * must appear), then attaches to it: output from before the attach must
+ * show on the first screen. Returns the attach's pid; *master is its side.
+ */
+static pid_t
+attach_to_shell(sandproc_v1_Process *p, const char *cmd, const char *shown, int *master, char *seen,
+    size_t cap, size_t *len)
+{
+	const char *argv[] = { "bash", "--norc", "-i", NULL };
+
+	ensure();
+	start_tty(argv, 80, 24, p);
+	CHECK_OK(srv.c, send_input(p->id, cmd, false));
+	CHECK(wait_for_output(p->id, shown));
+	pid_t pid = attach_spawn(p->id, master);
+	CHECK(attach_expect(*master, seen, cap, len, shown));
+	return (pid);
+}
+
 static void
 test_attach_types_reads_and_exits_with_the_code(void)
 {
-	const char *argv[] = { "bash", "--norc", "-i", NULL };
 	sandproc_v1_Process p, got;
 	char seen[65536];
 	size_t len = 0;
 	int master;
+	pid_t pid =
+	    attach_to_shell(&p, "echo before-$((2+3))\n", "before-5", &master, seen, sizeof(seen), &len);
 
-	ensure();
-	start_tty(argv, 80, 24, &p);
-	/* Output from before the attach must show on the first screen. */
-	CHECK_OK(srv.c, send_input(p.id, "echo before-$((2+3))\n", false));
-	CHECK(wait_for_output(p.id, "before-5"));
-	pid_t pid = attach_spawn(p.id, &master);
-	CHECK(attach_expect(master, seen, sizeof(seen), &len, "before-5"));
 	/* The attach took the local window size. */
 	CHECK(write(master, "stty size\r", 10) == 10);
 	CHECK(attach_expect(master, seen, sizeof(seen), &len, "20 70"));
@@ -384,18 +395,12 @@ test_attach_types_reads_and_exits_with_the_code(void)
 static void
 test_attach_detach_key_leaves_it_running(void)
 {
-	const char *argv[] = { "bash", "--norc", "-i", NULL };
 	sandproc_v1_Process p, got;
 	char seen[65536];
 	size_t len = 0;
 	int master;
-
-	ensure();
-	start_tty(argv, 80, 24, &p);
-	CHECK_OK(srv.c, send_input(p.id, "echo ready-$((1+1))\n", false));
-	CHECK(wait_for_output(p.id, "ready-2"));
-	pid_t pid = attach_spawn(p.id, &master);
-	CHECK(attach_expect(master, seen, sizeof(seen), &len, "ready-2"));
+	pid_t pid =
+	    attach_to_shell(&p, "echo ready-$((1+1))\n", "ready-2", &master, seen, sizeof(seen), &len);
 	CHECK(write(master, "\x1d", 1) == 1);
 	CHECK_INT(attach_exit_code(pid, master), 0);
 	close(master);
@@ -404,10 +409,69 @@ test_attach_detach_key_leaves_it_running(void)
 	kill_and_wait(p.id);
 }
 
+typedef struct screen_arg {
+	char id[32];
+	int64_t done_ms;
+} screen_arg;
+
+static int
+screen_one(sp_client *c, void *arg)
+{
+	screen_arg *a = arg;
+	sandproc_v1_ScreenRequest req;
+	sandproc_v1_ScreenReply rep;
+	int code;
+
+	memset(&req, 0, sizeof(req));
+	snprintf(req.id, sizeof(req.id), "%s", a->id);
+	code = sp_processes_screen(c, &req, &rep, 60000);
+	a->done_ms = th_now_ms();
+	return (code);
+}
+
+static void
+test_screen_rebuilds_do_not_hold_up_other_calls(void)
+{
+	enum { N = 6 };
+	/* ~6 MB of text for the terminal to take in, then the process ends. */
+	const char *argv[] = { "sh", "-c",
+		"yes 'the quick brown fox jumps over the lazy dog' | head -c 6000000", NULL };
+	sandproc_v1_Process p, got;
+	sandproc_v1_HealthRequest hreq;
+	sandproc_v1_HealthReply hrep;
+	screen_arg args[N];
+	th_call *th[N];
+	int64_t last_health = 0, first_screen = INT64_MAX;
+
+	ensure();
+	start_tty(argv, 200, 50, &p);
+	th_wait(&srv, p.id, &got);
+	/* Once ended and stored, its screen is rebuilt from the log on each call. */
+	th_sleep_ms(200);
+	for (int i = 0; i < N; i++) {
+		args[i] = (screen_arg){ .done_ms = 0 };
+		snprintf(args[i].id, sizeof(args[i].id), "%s", p.id);
+		th[i] = th_call_start(&srv, screen_one, &args[i]);
+	}
+	memset(&hreq, 0, sizeof(hreq));
+	for (int i = 0; i < 10; i++) {
+		CHECK_OK(srv.c, sp_system_health(srv.c, &hreq, &hrep, 0));
+	}
+	last_health = th_now_ms();
+	for (int i = 0; i < N; i++) {
+		CHECK_INT(th_call_join(th[i]), SP_OK);
+		first_screen = args[i].done_ms < first_screen ? args[i].done_ms : first_screen;
+	}
+	/* Rebuilds run on workers: Health (answered on nng's threads) never waits for one. */
+	CHECK(last_health <= first_screen);
+}
+
 int
 main(int argc, char **argv)
 {
 	static const th_test tests[] = {
+		{ "test_screen_rebuilds_do_not_hold_up_other_calls",
+		    test_screen_rebuilds_do_not_hold_up_other_calls },
 		{ "test_child_sees_a_real_terminal", test_child_sees_a_real_terminal },
 		{ "test_caller_term_is_kept", test_caller_term_is_kept },
 		{ "test_resize_reaches_the_child", test_resize_reaches_the_child },

@@ -51,29 +51,11 @@ attach_on_winch(int sig)
 	attach_winch = 1;
 }
 
-static bool
-attach_write(const void *p, size_t len)
-{
-	const uint8_t *b = p;
-	while (len > 0) {
-		ssize_t n = write(1, b, len);
-		if (n < 0 && errno == EINTR) {
-			continue;
-		}
-		if (n <= 0) {
-			return (false);
-		}
-		b += n;
-		len -= (size_t)n;
-	}
-	return (true);
-}
-
 static int
 attach_frame(void *arg, const sandproc_v1_LogEntry *e)
 {
 	(void)arg;
-	return (attach_write(e->data.data, e->data.len) ? 0 : 1);
+	return (cli_write_fd(1, e->data.data, e->data.len) ? 0 : 1);
 }
 
 static void *
@@ -102,14 +84,14 @@ attach_draw(const sandproc_v1_ScreenReply *s)
 {
 	char buf[64];
 
-	attach_write("\x1b[H\x1b[2J", 7);
+	cli_write_fd(1, "\x1b[H\x1b[2J", 7);
 	for (size_t i = 0; i < s->lines.n; i++) {
 		int n = snprintf(buf, sizeof(buf), "\x1b[%zu;1H", i + 1);
-		attach_write(buf, (size_t)n);
-		attach_write(s->lines.v[i], strlen(s->lines.v[i]));
+		cli_write_fd(1, buf, (size_t)n);
+		cli_write_fd(1, s->lines.v[i], strlen(s->lines.v[i]));
 	}
 	int n = snprintf(buf, sizeof(buf), "\x1b[%u;%uH", s->cursor_y + 1, s->cursor_x + 1);
-	attach_write(buf, (size_t)n);
+	cli_write_fd(1, buf, (size_t)n);
 }
 
 static void
@@ -143,7 +125,7 @@ attach_send(cli *cl, const char *id, const uint8_t *data, size_t len)
 }
 
 int
-cli_attach(cli *cl, int argc, char **argv)
+cli_attach(cli *cl, const cli_verb *v, int argc, char **argv)
 {
 	sandproc_v1_GetRequest get;
 	sandproc_v1_ScreenRequest sreq;
@@ -154,12 +136,13 @@ cli_attach(cli *cl, int argc, char **argv)
 	int code, rv = 0;
 	bool detached = false;
 
+	cli_parsed args;
 	memset(&a, 0, sizeof(a));
 	memset(&get, 0, sizeof(get));
-	if (argc != 1 || !cli_id(a.id, sizeof(a.id), argv[0])) {
-		return (cli_usage("usage: attach ID"));
+	if ((rv = cli_parse(v, argc, argv, &sandproc_v1_GetRequest_info, &get, cl->arena, &args)) != 0) {
+		return (rv);
 	}
-	strcpy(get.id, a.id);
+	snprintf(a.id, sizeof(a.id), "%s", get.id);
 	a.cl = cl;
 	if (!cli_connect(cl)) {
 		return (CLI_EXIT_ERROR);

@@ -5,50 +5,27 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
-
-static const struct {
-	const char *name;
-	int (*fn)(cli *cl, int argc, char **argv);
-	const char *usage;
-} cli_verbs[] = {
-	{ "run", cli_run,
-	    "run [--timeout MS] [--max-output BYTES] [--cwd DIR] [-e K=V]... [-i] -- CMD [ARG...]" },
-	{ "start", cli_start,
-	    "start [--tty] [--cols N --rows N] [--cwd DIR] [-e K=V]... [--name N] [--label K=V]... "
-	    "[--timeout S] [--no-stdin] -- CMD [ARG...]" },
-	{ "ps", cli_ps, "ps [--state running|exited|killed|failed] [--limit N]" },
-	{ "get", cli_get, "get ID" },
-	{ "stop", cli_stop, "stop ID [--grace MS] [--wait MS]" },
-	{ "kill", cli_kill, "kill ID [--wait MS]" },
-	{ "signal", cli_signal, "signal ID SIG" },
-	{ "rm", cli_rm, "rm ID" },
-	{ "wait", cli_wait, "wait ID [--timeout MS]" },
-	{ "logs", cli_logs, "logs ID [--tail N] [--stream stdout|stderr|combined|pty] [--follow]" },
-	{ "input", cli_input, "input ID [DATA | -] [--eof]" },
-	{ "attach", cli_attach, "attach ID   (detach with Ctrl-])" },
-	{ "resize", cli_resize, "resize ID COLS ROWS" },
-	{ "screen", cli_screen, "screen ID" },
-	{ "config", cli_config, "config [get | set KEY=VALUE...]" },
-	{ "exec", cli_exec, "exec bash 'COMMAND' | exec python 'CODE'  [--timeout MS]" },
-	{ "health", cli_health, "health" },
-};
-
-#define CLI_NVERBS (sizeof(cli_verbs) / sizeof(cli_verbs[0]))
 
 static void
 cli_print_usage(FILE *f)
 {
 	fprintf(
 	    f, "usage: sandproc [--server URL] [--events URL] [--token T] [--json] VERB [ARGS]\n\nverbs:\n");
-	for (size_t i = 0; i < CLI_NVERBS; i++) {
+	for (size_t i = 0; i < cli_nverbs; i++) {
 		fprintf(f, "  %s\n", cli_verbs[i].usage);
+		if (cli_verbs[i].help != NULL) {
+			fprintf(f, "      %s\n", cli_verbs[i].help);
+		}
 	}
 	fprintf(f,
 	    "\nenvironment: SANDPROC_URL, SANDPROC_EVENTS_URL, SANDPROC_TOKEN\n"
-	    "defaults: --server " SP_DEFAULT_URL ", --events " SP_DEFAULT_EVENTS_URL "\n");
+	    "defaults: --server " SP_DEFAULT_URL ", --events " SP_DEFAULT_EVENTS_URL "\n"
+	    "limits: argv %d entries (%d KiB), env %d entries (%d KiB), %d labels of %d bytes,\n"
+	    "        name %d bytes, cwd %d bytes, terminals up to %dx%d and %d cells\n",
+	    SP_MAX_ARGS, SP_MAX_ARGV_BYTES / 1024, SP_MAX_ENV, SP_MAX_ENV_BYTES / 1024, SP_MAX_LABELS,
+	    SP_MAX_LABEL_BYTES, SP_MAX_NAME, SP_MAX_CWD, SP_MAX_TTY_SIDE, SP_MAX_TTY_SIDE, SP_MAX_TTY_CELLS);
 }
 
 bool
@@ -87,115 +64,107 @@ cli_usage(const char *fmt, ...)
 	return (CLI_EXIT_USAGE);
 }
 
-bool
-cli_uint(const char *s, unsigned long long max, unsigned long long *out)
+/* Shows a generic verb's reply; returns the exit code. */
+static int
+cli_show_reply(cli *cl, const cli_verb *v, const void *req, const void *rep)
 {
-	char *end;
-	unsigned long long v;
+	const sp_msg_info *info = v->method->response;
 
-	if (s == NULL || *s < '0' || *s > '9') {
-		return (false);
-	}
-	v = strtoull(s, &end, 10);
-	if (*end != '\0' || v > max) {
-		return (false);
-	}
-	*out = v;
-	return (true);
-}
-
-bool
-cli_id(char *dst, size_t size, const char *id)
-{
-	if (id == NULL || strlen(id) >= size) {
-		return (false);
-	}
-	strcpy(dst, id);
-	return (true);
-}
-
-void
-cli_print_json(const sp_msg_info *info, const void *msg)
-{
-	sp_json_print(stdout, info, msg);
-	fputc('\n', stdout);
-}
-
-static void
-cli_print_time(const char *key, int64_t ms)
-{
-	char buf[64] = "-";
-	if (ms > 0) {
-		time_t t = (time_t)(ms / 1000);
-		struct tm tm;
-		localtime_r(&t, &tm);
-		strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
-	}
-	printf("%-11s %s\n", key, buf);
-}
-
-static void
-cli_print_strv(const char *key, const sp_strv_t *sv)
-{
-	printf("%-11s", key);
-	for (size_t i = 0; i < sv->n; i++) {
-		printf(" %s", sv->v[i]);
-	}
-	printf("\n");
-}
-
-void
-cli_print_process(cli *cl, const sandproc_v1_Process *p)
-{
-	if (cl->json) {
-		cli_print_json(&sandproc_v1_Process_info, p);
-		return;
-	}
-	printf("%-11s %s\n", "id", p->id);
-	printf("%-11s %s\n", "state", sp_enum_short_name(&sandproc_v1_State_info, p->state));
-	cli_print_strv("argv", &p->argv);
-	printf("%-11s %d\n", "pid", p->pid);
-	if (p->state != sandproc_v1_State_STATE_RUNNING) {
-		printf("%-11s %d\n", "exit_code", p->exit_code);
-		if (p->signal != 0) {
-			printf("%-11s %d\n", "signal", p->signal);
+	switch (v->show) {
+	case CLI_SHOW_RECORD:
+		cli_print_process(cl, rep);
+		return (0);
+	case CLI_SHOW_STATE:
+		if (cl->json) {
+			cli_print_json(info, rep);
+		} else {
+			const sandproc_v1_Process *p = rep;
+			printf("%s %s\n", p->id, sp_enum_short_name(&sandproc_v1_State_info, p->state));
 		}
+		return (0);
+	case CLI_SHOW_WAITED: {
+		const sandproc_v1_Process *p = rep;
+		if (cl->json) {
+			cli_print_json(info, rep);
+		}
+		if (p->state == sandproc_v1_State_STATE_RUNNING) {
+			fprintf(stderr, "sandproc: %s still running after %u ms\n", p->id,
+			    ((const sandproc_v1_WaitRequest *)req)->timeout_ms);
+		}
+		return (cli_exit_code(p));
 	}
-	cli_print_time("started_at", p->started_at_ms);
-	cli_print_time("exited_at", p->exited_at_ms);
-	if (p->cwd != NULL && p->cwd[0] != '\0') {
-		printf("%-11s %s\n", "cwd", p->cwd);
+	case CLI_SHOW_SCREEN: {
+		const sandproc_v1_ScreenReply *s = rep;
+		if (cl->json) {
+			cli_print_json(info, rep);
+			return (0);
+		}
+		for (size_t i = 0; i < s->lines.n; i++) {
+			printf("%s\n", s->lines.v[i]);
+		}
+		return (0);
 	}
-	if (p->name != NULL && p->name[0] != '\0') {
-		printf("%-11s %s\n", "name", p->name);
+	case CLI_SHOW_HEALTH: {
+		const sandproc_v1_HealthReply *h = rep;
+		if (cl->json) {
+			cli_print_json(info, rep);
+		} else {
+			printf("ok: sandprocd %s, pid %d, up %llu s, %u running%s%s\n", h->version, h->pid,
+			    (unsigned long long)(h->uptime_ms / 1000), h->running,
+			    h->degraded ? "; DEGRADED: " : "", h->degraded ? h->fault : "");
+		}
+		return (0);
 	}
-	if (p->labels.n > 0) {
-		cli_print_strv("labels", &p->labels);
+	case CLI_SHOW_DELETED:
+		if (cl->json) {
+			printf("{\"id\":\"%s\",\"deleted\":true}\n",
+			    ((const sandproc_v1_DeleteRequest *)req)->id);
+		}
+		return (0);
+	case CLI_SHOW_NONE:
+		if (cl->json) {
+			cli_print_json(info, rep);
+		}
+		return (0);
 	}
-	if (p->tty) {
-		printf("%-11s %ux%u\n", "tty", p->cols, p->rows);
-	}
-	if (p->timeout_s > 0) {
-		printf("%-11s %u s\n", "timeout", p->timeout_s);
-	}
-	if (p->error[0] != '\0') {
-		printf("%-11s %s\n", "error", p->error);
-	}
+	return (0);
 }
 
 int
-cli_exit_code(const sandproc_v1_Process *p)
+cli_call_verb(cli *cl, const cli_verb *v, void *req, int timeout_ms)
 {
-	switch (p->state) {
-	case sandproc_v1_State_STATE_EXITED:
-		return (p->exit_code & 0xff);
-	case sandproc_v1_State_STATE_KILLED:
-		return (p->signal > 0 ? 128 + p->signal : 128 + 9);
-	case sandproc_v1_State_STATE_FAILED:
-		return (p->exit_code > 0 ? p->exit_code : CLI_EXIT_ERROR);
-	default:
-		return (CLI_EXIT_TIMEOUT);
+	void *rep = calloc(1, v->method->response->size);
+	int code, rv;
+
+	if (rep == NULL || !cli_connect(cl)) {
+		free(rep);
+		return (CLI_EXIT_ERROR);
 	}
+	if ((code = sp_client_call(cl->c, v->method, req, rep, timeout_ms)) != SP_OK) {
+		free(rep);
+		return (cli_call_failed(cl, code));
+	}
+	rv = cli_show_reply(cl, v, req, rep);
+	free(rep);
+	return (rv);
+}
+
+/* A verb with a method and no function of its own: parse, call, show. */
+static int
+cli_generic(cli *cl, const cli_verb *v, int argc, char **argv)
+{
+	void *req = calloc(1, v->method->request->size);
+	cli_parsed parsed;
+	int rv;
+
+	if (req == NULL) {
+		return (CLI_EXIT_ERROR);
+	}
+	if ((rv = cli_parse(v, argc, argv, v->method->request, req, cl->arena, &parsed)) == 0) {
+		rv = cli_call_verb(cl, v, req, sp_call_timeout(parsed.wait_ms));
+	}
+	free(req);
+	return (rv);
 }
 
 int
@@ -227,13 +196,20 @@ main(int argc, char **argv)
 		cli_print_usage(stderr);
 		return (CLI_EXIT_USAGE);
 	}
-	for (size_t k = 0; k < CLI_NVERBS; k++) {
-		if (strcmp(argv[i], cli_verbs[k].name) == 0) {
-			rv = cli_verbs[k].fn(&cl, argc - i - 1, argv + i + 1);
-			fflush(stdout);
-			sp_client_free(cl.c);
-			return (rv);
+	for (size_t k = 0; k < cli_nverbs; k++) {
+		const cli_verb *v = &cli_verbs[k];
+		if (strcmp(argv[i], v->name) != 0) {
+			continue;
 		}
+		if ((cl.arena = sp_arena_new()) == NULL) {
+			return (CLI_EXIT_ERROR);
+		}
+		rv = v->fn != NULL ? v->fn(&cl, v, argc - i - 1, argv + i + 1)
+		                   : cli_generic(&cl, v, argc - i - 1, argv + i + 1);
+		fflush(stdout);
+		sp_client_free(cl.c);
+		sp_arena_free(cl.arena);
+		return (rv);
 	}
 	return (cli_usage("unknown verb \"%s\"", argv[i]));
 }

@@ -8,26 +8,28 @@
 /* Slack for the network and the server's own bookkeeping on top of a server-side wait. */
 #define SP_CALL_SLACK_MS 10000
 
+/* given if set, else the environment variable if set, else fallback. */
+static const char *
+sp_resolve(const char *given, const char *var, const char *fallback)
+{
+	const char *env = getenv(var);
+
+	if (given != NULL && *given != '\0') {
+		return (given);
+	}
+	return (env != NULL && *env != '\0' ? env : fallback);
+}
+
 const char *
 sp_resolve_url(const char *url)
 {
-	const char *env = getenv("SANDPROC_URL");
-
-	if (url != NULL && *url != '\0') {
-		return (url);
-	}
-	return (env != NULL && *env != '\0' ? env : SP_DEFAULT_URL);
+	return (sp_resolve(url, "SANDPROC_URL", SP_DEFAULT_URL));
 }
 
 const char *
 sp_resolve_events_url(const char *url)
 {
-	const char *env = getenv("SANDPROC_EVENTS_URL");
-
-	if (url != NULL && *url != '\0') {
-		return (url);
-	}
-	return (env != NULL && *env != '\0' ? env : SP_DEFAULT_EVENTS_URL);
+	return (sp_resolve(url, "SANDPROC_EVENTS_URL", SP_DEFAULT_EVENTS_URL));
 }
 
 int

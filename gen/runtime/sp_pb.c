@@ -130,6 +130,26 @@ sp_arena_used(const sp_arena *a)
 	return (a->total);
 }
 
+bool
+sp_strv_push(sp_strv_t *sv, const char *s, sp_arena *arena)
+{
+	if (sv->n + 1 >= sv->cap) {
+		size_t cap = sv->cap ? sv->cap * 2 : 8;
+		const char **v = sp_arena_alloc(arena, cap * sizeof(*v));
+		if (v == NULL) {
+			return (false);
+		}
+		if (sv->n > 0) {
+			memcpy(v, sv->v, sv->n * sizeof(*v));
+		}
+		sv->v = v;
+		sv->cap = cap;
+	}
+	sv->v[sv->n++] = s;
+	sv->v[sv->n] = NULL;
+	return (true);
+}
+
 sp_strv_t
 sp_strv_of(const char *const *v)
 {
@@ -236,21 +256,9 @@ sp_pb_decode_field(pb_istream_t *is, const pb_field_iter_t *field)
 		return (true);
 	}
 	if (ltype == PB_LTYPE_STRING) {
-		sp_strv_t *sv = field->pData;
-		if (sv->n + 1 >= sv->cap) {
-			size_t cap = sv->cap ? sv->cap * 2 : 8;
-			const char **v = sp_arena_alloc(sp_pb_current_arena, cap * sizeof(*v));
-			if (v == NULL) {
-				PB_RETURN_ERROR(is, "out of memory");
-			}
-			if (sv->n > 0) {
-				memcpy(v, sv->v, sv->n * sizeof(*v));
-			}
-			sv->v = v;
-			sv->cap = cap;
+		if (!sp_strv_push(field->pData, p, sp_pb_current_arena)) {
+			PB_RETURN_ERROR(is, "out of memory");
 		}
-		sv->v[sv->n++] = p;
-		sv->v[sv->n] = NULL;
 		return (true);
 	}
 	if (ltype == PB_LTYPE_BYTES && !repeated) {

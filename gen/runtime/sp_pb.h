@@ -54,6 +54,9 @@ char *sp_arena_strdup(sp_arena *a, const char *s);
 /* Bytes currently held by the arena. */
 size_t sp_arena_used(const sp_arena *a);
 
+/* Appends s to sv, growing its array in arena (NULL-terminated); false when out of memory. */
+bool sp_strv_push(sp_strv_t *sv, const char *s, sp_arena *arena);
+
 /* An sp_strv_t over a NULL-terminated array (NULL gives an empty list). */
 sp_strv_t sp_strv_of(const char *const *v);
 /* An sp_bytes_t over a C string (NULL gives an empty slice). */

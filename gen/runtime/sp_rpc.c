@@ -9,21 +9,30 @@
 #include <sys/random.h>
 
 const sp_method *
-sp_service_find(const sp_service *const *services, const char *name)
+sp_service_method(const sp_service *s, const char *name)
 {
-	for (; *services != NULL; services++) {
-		const sp_service *s = *services;
-		size_t plen = strlen(s->name);
-		if (strncmp(name, s->name, plen) != 0 || name[plen] != '/') {
-			continue;
-		}
-		for (size_t i = 0; i < s->count; i++) {
-			if (strcmp(s->methods[i].name, name) == 0) {
-				return (&s->methods[i]);
-			}
+	size_t plen = strlen(s->name);
+
+	if (strncmp(name, s->name, plen) != 0 || name[plen] != '/') {
+		return (NULL);
+	}
+	for (size_t i = 0; i < s->count; i++) {
+		if (strcmp(s->methods[i].name, name) == 0) {
+			return (&s->methods[i]);
 		}
 	}
 	return (NULL);
+}
+
+const sp_method *
+sp_service_find(const sp_service *const *services, const char *name)
+{
+	const sp_method *m = NULL;
+
+	for (; *services != NULL && m == NULL; services++) {
+		m = sp_service_method(*services, name);
+	}
+	return (m);
 }
 
 const sp_field_info *

@@ -65,6 +65,9 @@ typedef struct sp_service {
 	size_t count;
 } sp_service;
 
+/* The method of s named name ("pkg.Service/Method"), or NULL. */
+const sp_method *sp_service_method(const sp_service *s, const char *name);
+
 /* The method named name among services (NULL-terminated), or NULL. */
 const sp_method *sp_service_find(const sp_service *const *services, const char *name);
 

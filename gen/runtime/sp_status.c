@@ -14,26 +14,28 @@ static const struct {
 
 #define SP_STATUS_COUNT (sizeof(sp_status_entries) / sizeof(sp_status_entries[0]))
 
-const char *
-sp_status_name(int code)
+/* The table's entry for code; UNKNOWN's for a number outside it. */
+static size_t
+sp_status_index(int code)
 {
 	for (size_t i = 0; i < SP_STATUS_COUNT; i++) {
 		if (sp_status_entries[i].code == code) {
-			return (sp_status_entries[i].name);
+			return (i);
 		}
 	}
-	return ("UNKNOWN");
+	return (SP_UNKNOWN);
+}
+
+const char *
+sp_status_name(int code)
+{
+	return (sp_status_entries[sp_status_index(code)].name);
 }
 
 const char *
 sp_status_message(int code)
 {
-	for (size_t i = 0; i < SP_STATUS_COUNT; i++) {
-		if (sp_status_entries[i].code == code) {
-			return (sp_status_entries[i].message);
-		}
-	}
-	return ("unknown error");
+	return (sp_status_entries[sp_status_index(code)].message);
 }
 
 int

@@ -49,24 +49,12 @@ config_validate(const sandproc_v1_Config *c, char *err, size_t errlen)
 void
 config_apply(sandproc_v1_Config *c, const sandproc_v1_SetConfigRequest *req)
 {
-	if (req->has_max_concurrent_processes) {
-		c->max_concurrent_processes = req->max_concurrent_processes;
+#define CONFIG_APPLY(f)        \
+	if (req->has_##f) {    \
+		c->f = req->f; \
 	}
-	if (req->has_default_run_timeout_ms) {
-		c->default_run_timeout_ms = req->default_run_timeout_ms;
-	}
-	if (req->has_max_run_timeout_ms) {
-		c->max_run_timeout_ms = req->max_run_timeout_ms;
-	}
-	if (req->has_max_output_bytes) {
-		c->max_output_bytes = req->max_output_bytes;
-	}
-	if (req->has_max_log_bytes_per_process) {
-		c->max_log_bytes_per_process = req->max_log_bytes_per_process;
-	}
-	if (req->has_max_input_bytes_per_request) {
-		c->max_input_bytes_per_request = req->max_input_bytes_per_request;
-	}
+	CONFIG_FIELDS(CONFIG_APPLY)
+#undef CONFIG_APPLY
 }
 
 void

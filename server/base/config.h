@@ -18,6 +18,15 @@
 #define CONFIG_MIN_LOG_BYTES 4096ull
 #define CONFIG_MAX_INPUT_LIMIT (4ull * 1024 * 1024)
 
+/* Every setting, by its proto field name (for code that treats them alike). */
+#define CONFIG_FIELDS(X)             \
+	X(max_concurrent_processes)  \
+	X(default_run_timeout_ms)    \
+	X(max_run_timeout_ms)        \
+	X(max_output_bytes)          \
+	X(max_log_bytes_per_process) \
+	X(max_input_bytes_per_request)
+
 /* SPEC's defaults. */
 void config_defaults(sandproc_v1_Config *c);
 

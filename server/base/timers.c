@@ -43,17 +43,13 @@ int
 timers_new(timers **out)
 {
 	timers *ts = calloc(1, sizeof(*ts));
-	pthread_condattr_t ca;
 	int rv;
 
 	if (ts == NULL) {
 		return (ENOMEM);
 	}
 	pthread_mutex_init(&ts->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&ts->cv, &ca);
-	pthread_condattr_destroy(&ca);
+	util_cond_init(&ts->cv);
 	if ((rv = pthread_create(&ts->thread, NULL, timers_main, ts)) != 0) {
 		pthread_cond_destroy(&ts->cv);
 		pthread_mutex_destroy(&ts->mu);

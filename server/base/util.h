@@ -5,6 +5,7 @@
 #define UTIL_H
 
 #include <nng/nng.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -14,6 +15,12 @@ int64_t util_now_ms(void);
 
 /* Monotonic milliseconds (for deadlines and durations). */
 int64_t util_mono_ms(void);
+
+/* Initializes cv on the monotonic clock (every timed wait of the server uses it). */
+void util_cond_init(pthread_cond_t *cv);
+
+/* Waits on cv for at most ms; 0, or ETIMEDOUT when the time ran out. */
+int util_cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t ms);
 
 /* mkdir -p with mode 0700 for new directories; 0 or an errno. */
 int util_mkdirs(const char *path);

@@ -11,61 +11,57 @@
 
 #include <stdbool.h>
 
+#include "base/list.h"
+
 typedef struct waiter waiter;
 
 struct waiter {
-	waiter *next, *prev; /* on the owner's list, under the owner's lock */
-	bool linked;
+	dnode node; /* on the owner's list, under the owner's lock */
 	/* Set by the waiting side; called by the owner, unlinked, lock held. */
 	void (*wake)(waiter *w);
 	/* Set by the owner: unlinks w if still linked (takes the owner's lock). */
 	void (*detach)(waiter *w);
 	void *owner;      /* the owner's, for detach: must outlive every waiter (a table, not an entry) */
 	void *owner_data; /* the owner's, valid only while linked */
+	int owner_tag;    /* the owner's (which of its lists, say) */
 	void *arg;        /* the waiting side's, for wake */
 };
 
 /* A list of waiters; the owner holds its own lock around every call. */
-typedef struct waitlist {
-	waiter *head;
-} waitlist;
+typedef dlist waitlist;
+
+static inline bool
+waiter_linked(const waiter *w)
+{
+	return (w->node.linked);
+}
 
 static inline void
 waitlist_add(waitlist *l, waiter *w)
 {
-	w->prev = NULL;
-	w->next = l->head;
-	if (l->head != NULL) {
-		l->head->prev = w;
-	}
-	l->head = w;
-	w->linked = true;
+	dlist_push(l, &w->node);
 }
 
 static inline void
 waitlist_remove(waitlist *l, waiter *w)
 {
-	if (!w->linked) {
-		return;
-	}
-	if (w->prev != NULL) {
-		w->prev->next = w->next;
-	} else {
-		l->head = w->next;
-	}
-	if (w->next != NULL) {
-		w->next->prev = w->prev;
-	}
-	w->next = w->prev = NULL;
-	w->linked = false;
+	dlist_remove(l, &w->node);
+}
+
+/* The first waiter of l, or NULL. */
+static inline waiter *
+waitlist_first(const waitlist *l)
+{
+	return (l->head != NULL ? containerof(l->head, waiter, node) : NULL);
 }
 
 /* Unlinks every waiter and wakes it (owner's lock held). */
 static inline void
 waitlist_wake_all(waitlist *l)
 {
-	while (l->head != NULL) {
-		waiter *w = l->head;
+	waiter *w;
+
+	while ((w = waitlist_first(l)) != NULL) {
 		waitlist_remove(l, w);
 		w->wake(w);
 	}

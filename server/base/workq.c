@@ -4,7 +4,6 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "base/util.h"
 
@@ -14,8 +13,7 @@ struct workq {
 	pthread_mutex_t mu;
 	pthread_cond_t work; /* a job was queued, or stopping */
 	pthread_cond_t gone; /* a thread exited */
-	workq_job *head, *tail;
-	size_t queued;
+	fifo jobs;
 	size_t threads, idle;
 	size_t min, max;
 	int idle_ms;
@@ -46,16 +44,12 @@ int
 workq_new(workq **out, size_t min, size_t max, int idle_ms)
 {
 	workq *wq = calloc(1, sizeof(*wq));
-	pthread_condattr_t ca;
 
 	if (wq == NULL) {
 		return (ENOMEM);
 	}
 	pthread_mutex_init(&wq->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&wq->work, &ca);
-	pthread_condattr_destroy(&ca);
+	util_cond_init(&wq->work);
 	pthread_cond_init(&wq->gone, NULL);
 	wq->min = min;
 	wq->max = max < min ? min : max;
@@ -73,16 +67,9 @@ void
 workq_post(workq *wq, workq_job *job)
 {
 	pthread_mutex_lock(&wq->mu);
-	job->next = NULL;
-	if (wq->tail != NULL) {
-		wq->tail->next = job;
-	} else {
-		wq->head = job;
-	}
-	wq->tail = job;
-	wq->queued++;
+	fifo_push(&wq->jobs, &job->node);
 	/* Idle threads that were signalled may not have taken their job yet: count jobs, not signals. */
-	if (wq->queued > wq->idle && wq->threads < wq->max && !wq->stopping) {
+	if (wq->jobs.n > wq->idle && wq->threads < wq->max && !wq->stopping) {
 		workq_spawn(wq);
 	}
 	pthread_cond_signal(&wq->work);
@@ -107,31 +94,19 @@ workq_main(void *arg)
 
 	pthread_mutex_lock(&wq->mu);
 	for (;;) {
-		while (wq->head == NULL && !wq->stopping) {
-			struct timespec until;
-			clock_gettime(CLOCK_MONOTONIC, &until);
-			until.tv_sec += wq->idle_ms / 1000;
-			until.tv_nsec += (long)(wq->idle_ms % 1000) * 1000000;
-			if (until.tv_nsec >= 1000000000) {
-				until.tv_sec++;
-				until.tv_nsec -= 1000000000;
-			}
+		while (wq->jobs.head == NULL && !wq->stopping) {
 			wq->idle++;
-			int rv = pthread_cond_timedwait(&wq->work, &wq->mu, &until);
+			int rv = util_cond_wait_ms(&wq->work, &wq->mu, wq->idle_ms);
 			wq->idle--;
-			if (rv == ETIMEDOUT && wq->head == NULL && wq->threads > wq->min) {
+			if (rv == ETIMEDOUT && wq->jobs.head == NULL && wq->threads > wq->min) {
 				goto out; /* the burst is over */
 			}
 		}
-		if (wq->head == NULL) {
+		fnode *n = fifo_pop(&wq->jobs);
+		if (n == NULL) {
 			break; /* stopping, and nothing left to do */
 		}
-		workq_job *job = wq->head;
-		wq->head = job->next;
-		if (wq->head == NULL) {
-			wq->tail = NULL;
-		}
-		wq->queued--;
+		workq_job *job = containerof(n, workq_job, node);
 		pthread_mutex_unlock(&wq->mu);
 		job->fn(job);
 		pthread_mutex_lock(&wq->mu);

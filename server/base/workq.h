@@ -10,10 +10,12 @@
 
 #include <stddef.h>
 
+#include "base/list.h"
+
 typedef struct workq workq;
 
 typedef struct workq_job {
-	struct workq_job *next;
+	fnode node;
 	void (*fn)(struct workq_job *job);
 } workq_job;
 

@@ -64,9 +64,8 @@ procfs_boot_id(char *out, size_t len)
 	out[strcspn(out, "\n")] = '\0';
 }
 
-/* Fields 3 (state), 5 (pgrp) and 6 (session) of /proc/PID/stat. */
-static bool
-procfs_read_stat(pid_t pid, char *state, pid_t *pgrp, pid_t *sid)
+bool
+procfs_read_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp, pid_t *sid)
 {
 	char path[64], buf[512];
 	ssize_t n;
@@ -83,9 +82,12 @@ procfs_read_stat(pid_t pid, char *state, pid_t *pgrp, pid_t *sid)
 	}
 	buf[n] = '\0';
 	char *p = strrchr(buf, ')');
-	int ppid, pg, se;
-	if (p == NULL || sscanf(p + 1, " %c %d %d %d", state, &ppid, &pg, &se) != 4) {
+	int pp, pg, se;
+	if (p == NULL || sscanf(p + 1, " %c %d %d %d", state, &pp, &pg, &se) != 4) {
 		return (false);
+	}
+	if (ppid != NULL) {
+		*ppid = pp;
 	}
 	*pgrp = pg;
 	*sid = se;
@@ -108,7 +110,7 @@ procfs_for_each(procfs_fn fn, void *arg)
 		long pid = strtol(de->d_name, &end, 10);
 		char state;
 		pid_t pgrp, sid;
-		if (*end != '\0' || pid <= 0 || !procfs_read_stat((pid_t)pid, &state, &pgrp, &sid)) {
+		if (*end != '\0' || pid <= 0 || !procfs_read_stat((pid_t)pid, &state, NULL, &pgrp, &sid)) {
 			continue;
 		}
 		fn(arg, (pid_t)pid, state, pgrp, sid);
@@ -168,5 +170,5 @@ procfs_pid_running(pid_t pid)
 	char state;
 	pid_t pgrp, sid;
 
-	return (procfs_read_stat(pid, &state, &pgrp, &sid) && state != 'Z' && state != 'X');
+	return (procfs_read_stat(pid, &state, NULL, &pgrp, &sid) && state != 'Z' && state != 'X');
 }

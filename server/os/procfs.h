@@ -10,6 +10,9 @@
 /* The start time of pid (clock ticks since boot), or 0 when it is gone. */
 uint64_t procfs_pid_start_time(pid_t pid);
 
+/* Fields 3 (state), 4 (ppid, if not NULL), 5 (pgrp) and 6 (session) of /proc/PID/stat; false when gone. */
+bool procfs_read_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp, pid_t *sid);
+
 /* True while pid exists and is not a zombie (one nobody reaped is as good as gone). */
 bool procfs_pid_running(pid_t pid);
 

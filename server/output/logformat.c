@@ -21,21 +21,12 @@ logformat_put_hdr(uint8_t *p, uint32_t len, uint64_t seq, int64_t ts, uint8_t st
 	p[24] = stream;
 }
 
-static uint32_t
-log_get32(const uint8_t *p)
-{
-	uint32_t v = 0;
-	for (int i = 3; i >= 0; i--) {
-		v = (v << 8) | p[i];
-	}
-	return (v);
-}
-
+/* A little-endian number of n bytes. */
 static uint64_t
-log_get64(const uint8_t *p)
+log_get(const uint8_t *p, int n)
 {
 	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--) {
+	for (int i = n - 1; i >= 0; i--) {
 		v = (v << 8) | p[i];
 	}
 	return (v);
@@ -44,12 +35,12 @@ log_get64(const uint8_t *p)
 bool
 logformat_parse_hdr(const uint8_t *p, log_hdr *h)
 {
-	if (log_get32(p) != LOG_MAGIC) {
+	if (log_get(p, 4) != LOG_MAGIC) {
 		return (false);
 	}
-	h->len = log_get32(p + 4);
-	h->seq = log_get64(p + 8);
-	h->ts = (int64_t)log_get64(p + 16);
+	h->len = (uint32_t)log_get(p + 4, 4);
+	h->seq = log_get(p + 8, 8);
+	h->ts = (int64_t)log_get(p + 16, 8);
 	h->stream = p[24];
 	return (h->len <= LOG_MAX_ENTRY && h->seq != 0);
 }

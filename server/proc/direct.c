@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/list.h"
 #include "base/util.h"
 #include "os/fdio.h"
 #include "os/procfs.h"
@@ -216,7 +217,7 @@ direct_finish(backend *b, direct_child *dc)
 static void
 direct_drain_due(timer *t)
 {
-	direct_child *dc = (direct_child *)((char *)t - offsetof(direct_child, drain_timer));
+	direct_child *dc = containerof(t, direct_child, drain_timer);
 	backend *b = dc->b;
 
 	if (dc->ended || !dc->draining) {
@@ -234,7 +235,7 @@ direct_drain_due(timer *t)
 static void
 direct_force_due(timer *t)
 {
-	direct_child *dc = (direct_child *)((char *)t - offsetof(direct_child, force_timer));
+	direct_child *dc = containerof(t, direct_child, force_timer);
 
 	if (!dc->ended && dc->draining) {
 		direct_finish(dc->b, dc);
@@ -244,7 +245,7 @@ direct_force_due(timer *t)
 static void
 direct_on_exit(loop_src *src, uint32_t events)
 {
-	direct_child *dc = (direct_child *)((char *)src - offsetof(direct_child, s_pid));
+	direct_child *dc = containerof(src, direct_child, s_pid);
 	backend *b = dc->b;
 	siginfo_t si;
 
@@ -317,7 +318,7 @@ direct_on_output(direct_child *dc, int *fdp, sandproc_v1_Stream stream)
 static void
 direct_on_out(loop_src *src, uint32_t events)
 {
-	direct_child *dc = (direct_child *)((char *)src - offsetof(direct_child, s_out));
+	direct_child *dc = containerof(src, direct_child, s_out);
 	(void)events;
 	direct_on_output(
 	    dc, &dc->out_fd, dc->p->tty ? sandproc_v1_Stream_STREAM_PTY : sandproc_v1_Stream_STREAM_STDOUT);
@@ -326,7 +327,7 @@ direct_on_out(loop_src *src, uint32_t events)
 static void
 direct_on_err(loop_src *src, uint32_t events)
 {
-	direct_child *dc = (direct_child *)((char *)src - offsetof(direct_child, s_err));
+	direct_child *dc = containerof(src, direct_child, s_err);
 	(void)events;
 	direct_on_output(dc, &dc->err_fd, sandproc_v1_Stream_STREAM_STDERR);
 }

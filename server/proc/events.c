@@ -37,8 +37,9 @@ sup_emit_record(supervisor *s, proc *p, event_kind kind)
 static void
 sup_wake_list(proc *p, waitlist *l)
 {
-	while (l->head != NULL) {
-		waiter *w = l->head;
+	waiter *w;
+
+	while ((w = waitlist_first(l)) != NULL) {
 		waitlist_remove(l, w);
 		w->wake(w);
 		proc_unref(p);

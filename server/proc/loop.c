@@ -9,12 +9,13 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "base/list.h"
 #include "base/util.h"
 
 struct loop {
 	pthread_mutex_t mu; /* timers, jobs, stopping */
 	theap timers;
-	loop_job *jobs, *jobs_tail;
+	fifo jobs;
 	bool stopping;
 	int ep, wakefd;
 	loop_src s_wake;
@@ -32,7 +33,7 @@ loop_wake(loop *lp)
 static void
 loop_on_wake(loop_src *src, uint32_t events)
 {
-	loop *lp = (loop *)((char *)src - offsetof(loop, s_wake));
+	loop *lp = containerof(src, loop, s_wake);
 	uint64_t v;
 	ssize_t n = read(lp->wakefd, &v, sizeof(v));
 
@@ -51,12 +52,9 @@ loop_due(loop *lp, bool *stop)
 			pthread_mutex_unlock(&lp->mu);
 			return (0);
 		}
-		loop_job *job = lp->jobs;
-		if (job != NULL) {
-			lp->jobs = job->next;
-			if (lp->jobs == NULL) {
-				lp->jobs_tail = NULL;
-			}
+		fnode *n = fifo_pop(&lp->jobs);
+		if (n != NULL) {
+			loop_job *job = containerof(n, loop_job, node);
 			pthread_mutex_unlock(&lp->mu);
 			job->fn(job);
 			continue;
@@ -200,13 +198,7 @@ void
 loop_post(loop *lp, loop_job *job)
 {
 	pthread_mutex_lock(&lp->mu);
-	job->next = NULL;
-	if (lp->jobs_tail != NULL) {
-		lp->jobs_tail->next = job;
-	} else {
-		lp->jobs = job;
-	}
-	lp->jobs_tail = job;
+	fifo_push(&lp->jobs, &job->node);
 	pthread_mutex_unlock(&lp->mu);
 	loop_wake(lp);
 }

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "base/list.h"
 #include "base/theap.h"
 
 typedef struct loop loop;
@@ -21,7 +22,7 @@ typedef struct loop_src {
 } loop_src;
 
 typedef struct loop_job {
-	struct loop_job *next;
+	fnode node;
 	void (*fn)(struct loop_job *job);
 } loop_job;
 

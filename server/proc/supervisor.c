@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/list.h"
 #include "base/util.h"
 #include "os/procfs.h"
 #include "proc/proc.h"
@@ -54,7 +55,7 @@ fail:
 static void
 sup_on_shutdown_due(timer *t)
 {
-	supervisor *s = (supervisor *)((char *)t - offsetof(supervisor, shutdown_timer));
+	supervisor *s = containerof(t, supervisor, shutdown_timer);
 	proc *late[64];
 	size_t n;
 

@@ -13,6 +13,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "base/list.h"
 #include "base/util.h"
 #include "proc/proc.h"
 #include "sp_status.h"
@@ -348,28 +349,23 @@ supervisor_signal(supervisor *s, const char *id, sup_action action, int sig, uin
 	return (SP_OK);
 }
 
-/* The grace after SIGTERM is over (loop thread). */
+/*
+ * The grace after SIGTERM is over (loop thread): a kill, as Kill would
+ * send it, keeping the reason Stop gave. Timers are cancelled on the loop
+ * thread when p ends, so p is still here.
+ */
 static void
 sup_on_kill_due(timer *t)
 {
-	proc *p = (proc *)((char *)t - offsetof(proc, kill_timer));
-	supervisor *s = p->s;
+	proc *p = containerof(t, proc, kill_timer);
 	bool due;
 
-	pthread_mutex_lock(&s->mu);
-	due = p->kill_armed && p->phase == PHASE_RUNNING;
+	pthread_mutex_lock(&p->s->mu);
+	due = p->kill_armed;
 	p->kill_armed = false;
-	if (due && p->stop_requested) {
-		p->stop_signal = SIGKILL;
-	}
+	pthread_mutex_unlock(&p->s->mu);
 	if (due) {
-		p->refs++;
-	}
-	pthread_mutex_unlock(&s->mu);
-	if (due) {
-		s->be->ops->signal(s->be, p, SIGKILL, true);
-		s->be->ops->killed(s->be, p);
-		sup_return(s, p);
+		supervisor_signal(p->s, p->id, SUP_KILL, 0, 0);
 	}
 }
 
@@ -377,12 +373,11 @@ sup_on_kill_due(timer *t)
 static void
 sup_on_timeout(timer *t)
 {
-	proc *p = (proc *)((char *)t - offsetof(proc, timeout_timer));
-	supervisor *s = p->s;
+	proc *p = containerof(t, proc, timeout_timer);
 	bool due;
 
-	pthread_mutex_lock(&s->mu);
-	due = p->timeout_armed && p->phase == PHASE_RUNNING && !p->stop_requested;
+	pthread_mutex_lock(&p->s->mu);
+	due = p->timeout_armed && !p->stop_requested;
 	p->timeout_armed = false;
 	if (due) {
 		/* Stop keeps a reason already given. */
@@ -390,9 +385,9 @@ sup_on_timeout(timer *t)
 		p->stop_signal = SIGTERM;
 		snprintf(p->stop_reason, sizeof(p->stop_reason), "timed out after %u s", p->rec.timeout_s);
 	}
-	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&p->s->mu);
 	if (due) {
-		supervisor_signal(s, p->id, SUP_STOP, 0, SUP_TIMEOUT_GRACE_MS);
+		supervisor_signal(p->s, p->id, SUP_STOP, 0, SUP_TIMEOUT_GRACE_MS);
 	}
 }
 
@@ -408,50 +403,50 @@ sup_arm_timeout(supervisor *s, proc *p)
 
 /* --- waiting ----------------------------------------------------------------------- */
 
-/* A waiter's process is only looked at while it is linked: a woken one may have outlived it. */
+enum { SUP_WAIT_END, SUP_WAIT_OUTPUT };
+
+/*
+ * A waiter's process is only looked at while it is linked: a woken one may
+ * have outlived it. Which of p's lists holds it does not matter to
+ * dlist_remove, so one detach serves both.
+ */
 static void
-sup_detach_end(waiter *w)
+sup_detach(waiter *w)
 {
 	supervisor *s = w->owner;
 
 	pthread_mutex_lock(&s->mu);
-	if (w->linked) {
+	if (waiter_linked(w)) {
 		proc *p = w->owner_data;
-		waitlist_remove(&p->end_waiters, w);
+		waitlist_remove(w->owner_tag == SUP_WAIT_END ? &p->end_waiters : &p->output_waiters, w);
 		proc_unref(p);
 	}
 	pthread_mutex_unlock(&s->mu);
 }
 
-static void
-sup_detach_output(waiter *w)
+/* Links w to one of p's lists while p runs (caller holds s->mu); false when p is not running. */
+static bool
+sup_watch(supervisor *s, proc *p, waiter *w, int tag)
 {
-	supervisor *s = w->owner;
-
-	pthread_mutex_lock(&s->mu);
-	if (w->linked) {
-		proc *p = w->owner_data;
-		waitlist_remove(&p->output_waiters, w);
-		proc_unref(p);
+	if (p == NULL || p->phase != PHASE_RUNNING) {
+		return (false);
 	}
-	pthread_mutex_unlock(&s->mu);
+	p->refs++;
+	w->owner = s;
+	w->owner_data = p;
+	w->owner_tag = tag;
+	w->detach = sup_detach;
+	waitlist_add(tag == SUP_WAIT_END ? &p->end_waiters : &p->output_waiters, w);
+	return (true);
 }
 
 bool
 supervisor_watch_end(supervisor *s, const char *id, waiter *w)
 {
-	proc *p;
-	bool ok = false;
+	bool ok;
 
 	pthread_mutex_lock(&s->mu);
-	if ((p = sup_find(s, id)) != NULL && p->phase == PHASE_RUNNING) {
-		p->refs++;
-		w->owner = s;
-		w->owner_data = p;
-		w->detach = sup_detach_end;
-		waitlist_add(&p->end_waiters, w);
-		ok = true;
-	}
+	ok = sup_watch(s, sup_find(s, id), w, SUP_WAIT_END);
 	pthread_mutex_unlock(&s->mu);
 	return (ok);
 }
@@ -460,22 +455,15 @@ bool
 supervisor_watch_output(supervisor *s, const char *id, uint64_t after_seq, waiter *w)
 {
 	proc *p;
-	bool ok = false;
+	bool ok;
 
 	pthread_mutex_lock(&s->mu);
-	if ((p = sup_find(s, id)) != NULL && p->phase == PHASE_RUNNING) {
-		p->refs++;
-		w->owner = s;
-		w->owner_data = p;
-		w->detach = sup_detach_output;
-		waitlist_add(&p->output_waiters, w);
-		ok = true;
+	p = sup_find(s, id);
+	if ((ok = sup_watch(s, p, w, SUP_WAIT_OUTPUT)) && p->seen_seq > after_seq) {
 		/* Something newer is there already: wake at once. */
-		if (p->seen_seq > after_seq) {
-			waitlist_remove(&p->output_waiters, w);
-			proc_unref(p);
-			w->wake(w);
-		}
+		waitlist_remove(&p->output_waiters, w);
+		proc_unref(p);
+		w->wake(w);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return (ok);

@@ -5,13 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/list.h"
 #include "base/util.h"
 
 #define DEDUP_BUCKETS 1024
 
 typedef struct dd_entry {
 	struct dd_entry *hnext;
-	struct dd_entry *older, *newer; /* age order */
+	dnode age; /* on d->by_age, oldest first */
 	dedup_key key;
 	nng_msg *reply; /* NULL while in progress, or when too big */
 	bool done, too_big;
@@ -23,7 +24,7 @@ struct dedup {
 	pthread_mutex_t mu;
 	pthread_cond_t done;
 	dd_entry *table[DEDUP_BUCKETS];
-	dd_entry *oldest, *newest;
+	dlist by_age;
 	size_t count, bytes;
 	size_t max_entries, max_bytes, max_reply;
 	int64_t ttl_ms;
@@ -69,13 +70,14 @@ dedup_new(size_t max_entries, size_t max_bytes, size_t max_reply, int64_t ttl_ms
 void
 dedup_free(dedup *d)
 {
-	dd_entry *e, *next;
+	dd_entry *e;
 
 	if (d == NULL) {
 		return;
 	}
-	for (e = d->oldest; e != NULL; e = next) {
-		next = e->newer;
+	for (dnode *n = d->by_age.head, *nn; n != NULL; n = nn) {
+		nn = n->next;
+		e = containerof(n, dd_entry, age);
 		if (e->reply != NULL) {
 			nng_msg_free(e->reply);
 		}
@@ -113,16 +115,7 @@ dd_remove(dedup *d, dd_entry *e)
 		pp = &(*pp)->hnext;
 	}
 	*pp = e->hnext;
-	if (e->older != NULL) {
-		e->older->newer = e->newer;
-	} else {
-		d->oldest = e->newer;
-	}
-	if (e->newer != NULL) {
-		e->newer->older = e->older;
-	} else {
-		d->newest = e->older;
-	}
+	dlist_remove(&d->by_age, &e->age);
 	d->count--;
 	d->bytes -= e->bytes;
 	if (e->reply != NULL) {
@@ -136,10 +129,11 @@ static void
 dd_evict(dedup *d)
 {
 	int64_t now = util_mono_ms();
-	dd_entry *e = d->oldest;
+	dnode *n = d->by_age.head;
 
-	while (e != NULL) {
-		dd_entry *next = e->newer;
+	while (n != NULL) {
+		dd_entry *e = containerof(n, dd_entry, age);
+		n = n->next;
 		bool over =
 		    d->count > d->max_entries || d->bytes > d->max_bytes || now - e->at_ms > d->ttl_ms;
 		if (!over) {
@@ -148,7 +142,6 @@ dd_evict(dedup *d)
 		if (e->done) {
 			dd_remove(d, e);
 		}
-		e = next;
 	}
 }
 
@@ -168,13 +161,7 @@ dedup_begin(dedup *d, const dedup_key *k, nng_msg **reply, char *why, size_t why
 			e->at_ms = util_mono_ms();
 			e->hnext = d->table[b];
 			d->table[b] = e;
-			e->older = d->newest;
-			if (d->newest != NULL) {
-				d->newest->newer = e;
-			} else {
-				d->oldest = e;
-			}
-			d->newest = e;
+			dlist_push(&d->by_age, &e->age);
 			d->count++;
 		}
 		pthread_mutex_unlock(&d->mu);

@@ -166,8 +166,7 @@ dispatch_run(rpc_inflight *f)
 static void
 dispatch_job(workq_job *job)
 {
-	rpc_inflight *f = (rpc_inflight *)((char *)job - offsetof(rpc_inflight, job));
-	dispatch_run(f);
+	dispatch_run(containerof(job, rpc_inflight, job));
 }
 
 static bool
@@ -186,16 +185,10 @@ static const sp_method *
 dispatch_find(const rpc_server *rs, const char *name, sp_handler *handler)
 {
 	for (const sp_server_service *const *s = rs->cfg.services; *s != NULL; s++) {
-		const sp_service *svc = (*s)->service;
-		size_t plen = strlen(svc->name);
-		if (strncmp(name, svc->name, plen) != 0 || name[plen] != '/') {
-			continue;
-		}
-		for (size_t i = 0; i < svc->count; i++) {
-			if (strcmp(svc->methods[i].name, name) == 0) {
-				*handler = (*s)->handlers[svc->methods[i].id];
-				return (&svc->methods[i]);
-			}
+		const sp_method *m = sp_service_method((*s)->service, name);
+		if (m != NULL) {
+			*handler = (*s)->handlers[m->id];
+			return (m);
 		}
 	}
 	return (NULL);
@@ -289,8 +282,7 @@ dispatch_wake(waiter *w)
 static void
 dispatch_timeout(timer *t)
 {
-	rpc_inflight *f = (rpc_inflight *)((char *)t - offsetof(rpc_inflight, tm));
-	dispatch_signal(f, ST_TIMED_OUT);
+	dispatch_signal(containerof(t, rpc_inflight, tm), ST_TIMED_OUT);
 }
 
 waiter *
@@ -321,16 +313,8 @@ dispatch_parked_unlink(rpc_inflight *f)
 	rpc_server *rs = f->rs;
 
 	pthread_mutex_lock(&rs->mu);
-	if (f->on_parked_list) {
-		if (f->pprev != NULL) {
-			f->pprev->pnext = f->pnext;
-		} else {
-			rs->parked_list = f->pnext;
-		}
-		if (f->pnext != NULL) {
-			f->pnext->pprev = f->pprev;
-		}
-		f->on_parked_list = false;
+	if (f->parked_node.linked) {
+		dlist_remove(&rs->parked_list, &f->parked_node);
 		atomic_fetch_sub(&rs->parked, 1);
 	}
 	pthread_mutex_unlock(&rs->mu);
@@ -356,13 +340,7 @@ dispatch_park_commit(rpc_inflight *f)
 	int expected = ST_RUN;
 
 	pthread_mutex_lock(&rs->mu);
-	f->pprev = NULL;
-	f->pnext = rs->parked_list;
-	if (rs->parked_list != NULL) {
-		rs->parked_list->pprev = f;
-	}
-	rs->parked_list = f;
-	f->on_parked_list = true;
+	dlist_push(&rs->parked_list, &f->parked_node);
 	atomic_fetch_add(&rs->parked, 1);
 	pthread_mutex_unlock(&rs->mu);
 	if (f->timeout_ms > 0) {
@@ -379,7 +357,7 @@ dispatch_park_commit(rpc_inflight *f)
 static void
 dispatch_resume_job(workq_job *job)
 {
-	rpc_inflight *f = (rpc_inflight *)((char *)job - offsetof(rpc_inflight, job));
+	rpc_inflight *f = containerof(job, rpc_inflight, job);
 	bool timed_out = atomic_load(&f->state) == ST_TIMED_OUT;
 
 	timers_cancel(f->rs->cfg.timers, &f->tm);
@@ -397,9 +375,11 @@ void
 dispatch_drop_parked(rpc_server *rs)
 {
 	for (;;) {
-		rpc_inflight *f;
+		rpc_inflight *f = NULL;
 		pthread_mutex_lock(&rs->mu);
-		f = rs->parked_list;
+		if (rs->parked_list.head != NULL) {
+			f = containerof(rs->parked_list.head, rpc_inflight, parked_node);
+		}
 		pthread_mutex_unlock(&rs->mu);
 		if (f == NULL) {
 			return;
@@ -413,7 +393,7 @@ dispatch_drop_parked(rpc_server *rs)
 		} else {
 			/* Its resume is queued: it ends the call itself. Wait for it. */
 			pthread_mutex_lock(&rs->mu);
-			while (f->on_parked_list) {
+			while (f->parked_node.linked) {
 				pthread_cond_wait(&rs->idle, &rs->mu);
 			}
 			pthread_mutex_unlock(&rs->mu);

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "base/list.h"
 #include "base/timers.h"
 #include "base/workq.h"
 #include "rpc/dedup.h"
@@ -38,7 +39,7 @@ struct rpc_server {
 	pthread_cond_t idle; /* inflight reached 0 */
 	rpc_ctx **contexts;
 	size_t ncontexts;
-	struct rpc_inflight *parked_list; /* parked calls, for shutdown */
+	dlist parked_list; /* parked calls (rpc_inflight.parked_node), for shutdown */
 };
 
 /* transport.c: sends reply (consumed; NULL: none) on x and makes x receive again. */
@@ -74,8 +75,7 @@ typedef struct rpc_inflight {
 	uint32_t timeout_ms;
 	waiter waiters[SP_CALL_WAITERS];
 	timer tm;
-	struct rpc_inflight *pnext, *pprev; /* rs->parked_list, under rs->mu */
-	bool on_parked_list;
+	dnode parked_node; /* on rs->parked_list, under rs->mu */
 } rpc_inflight;
 
 typedef enum { CTX_RECV, CTX_HELD, CTX_SEND } rpc_ctx_state;

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/config.h"
+
 /*
  * Each migration moves the schema one version up, inside one transaction.
  * Never edit a migration that has shipped; add the next one.
@@ -657,15 +659,7 @@ store_count_processes(store *s, int64_t *count)
 	return (rv);
 }
 
-/* The config table holds one row per field, by the proto's field name. */
-#define STORE_CONFIG_FIELDS(X)       \
-	X(max_concurrent_processes)  \
-	X(default_run_timeout_ms)    \
-	X(max_run_timeout_ms)        \
-	X(max_output_bytes)          \
-	X(max_log_bytes_per_process) \
-	X(max_input_bytes_per_request)
-
+/* The config table holds one row per field (CONFIG_FIELDS), by the proto's field name. */
 int
 store_load_config(store *s, sandproc_v1_Config *cfg)
 {
@@ -684,7 +678,7 @@ store_load_config(store *s, sandproc_v1_Config *cfg)
 	if (strcmp(key, #f) == 0) {             \
 		cfg->f = (__typeof__(cfg->f))v; \
 	}
-		STORE_CONFIG_FIELDS(STORE_CONFIG_LOAD)
+		CONFIG_FIELDS(STORE_CONFIG_LOAD)
 #undef STORE_CONFIG_LOAD
 	}
 	if (rc != SQLITE_DONE) {
@@ -713,7 +707,7 @@ store_save_config(store *s, const sandproc_v1_Config *cfg)
 		sqlite3_bind_int64(st, 2, (int64_t)cfg->f);      \
 		rv = store_step_write(c, st);                    \
 	}
-	STORE_CONFIG_FIELDS(STORE_CONFIG_SAVE)
+	CONFIG_FIELDS(STORE_CONFIG_SAVE)
 #undef STORE_CONFIG_SAVE
 	if (rv == 0) {
 		rv = store_exec(c, "COMMIT");

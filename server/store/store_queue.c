@@ -5,15 +5,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "base/errors.h"
+#include "base/list.h"
 #include "base/util.h"
 
 #define STORE_QUEUE_RETRY_MS 1000
 
 typedef struct sq_job {
-	struct sq_job *next;
+	fnode node;
 	sandproc_v1_Process rec; /* the changing fields; no callback fields */
 	store_origin origin;
 	void (*ended)(void *arg);
@@ -24,8 +24,7 @@ struct store_queue {
 	store *st;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	sq_job *head, *tail;
-	size_t pending;
+	fifo jobs; /* the head is written (or retried) first */
 	bool stopping;
 	int64_t deadline; /* when stopping: give up after this */
 	size_t given_up;
@@ -38,32 +37,9 @@ static void
 sq_push(store_queue *q, sq_job *j)
 {
 	pthread_mutex_lock(&q->mu);
-	j->next = NULL;
-	if (q->tail != NULL) {
-		q->tail->next = j;
-	} else {
-		q->head = j;
-	}
-	q->tail = j;
-	q->pending++;
+	fifo_push(&q->jobs, &j->node);
 	pthread_cond_signal(&q->cv);
 	pthread_mutex_unlock(&q->mu);
-}
-
-/* Waits up to ms for news (a new job or stopping). Caller holds mu. */
-static void
-sq_pause(store_queue *q, int ms)
-{
-	struct timespec until;
-
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
-	}
-	pthread_cond_timedwait(&q->cv, &q->mu, &until);
 }
 
 static void *
@@ -73,24 +49,22 @@ sq_main(void *arg)
 
 	pthread_mutex_lock(&q->mu);
 	for (;;) {
-		while (q->head == NULL && !q->stopping) {
+		while (q->jobs.head == NULL && !q->stopping) {
 			pthread_cond_wait(&q->cv, &q->mu);
 		}
-		if (q->head == NULL) {
+		if (q->jobs.head == NULL) {
 			break;
 		}
-		sq_job *j = q->head;
+		sq_job *j = containerof(q->jobs.head, sq_job, node);
 		pthread_mutex_unlock(&q->mu);
 		int rv = store_update_process(q->st, &j->rec, &j->origin);
 		pthread_mutex_lock(&q->mu);
 		/* Deleted meanwhile: nothing left to write. */
 		if (rv == 0 || rv == ENOENT) {
-			q->head = j->next;
-			if (q->head == NULL) {
-				q->tail = NULL;
+			fifo_pop(&q->jobs);
+			if (q->jobs.head == NULL) {
 				q->fault = false;
 			}
-			q->pending--;
 			pthread_mutex_unlock(&q->mu);
 			if (j->ended != NULL) {
 				j->ended(j->arg);
@@ -107,17 +81,15 @@ sq_main(void *arg)
 		snprintf(q->cause, sizeof(q->cause), "store: %s: %s", errors_text(rv), store_errmsg());
 		if (q->stopping && util_mono_ms() >= q->deadline) {
 			/* Shutting down and still failing: give up on what is left. */
-			while ((j = q->head) != NULL) {
-				q->head = j->next;
-				free(j);
+			fnode *n;
+			while ((n = fifo_pop(&q->jobs)) != NULL) {
+				free(containerof(n, sq_job, node));
 				q->given_up++;
 			}
-			q->tail = NULL;
-			q->pending = 0;
 			break;
 		}
 		/* Retry in a while, or at once when another write arrives. */
-		sq_pause(q, STORE_QUEUE_RETRY_MS);
+		util_cond_wait_ms(&q->cv, &q->mu, STORE_QUEUE_RETRY_MS);
 	}
 	pthread_mutex_unlock(&q->mu);
 	return (NULL);
@@ -127,7 +99,6 @@ int
 store_queue_new(store_queue **out, store *st)
 {
 	store_queue *q = calloc(1, sizeof(*q));
-	pthread_condattr_t ca;
 	int rv;
 
 	if (q == NULL) {
@@ -135,10 +106,7 @@ store_queue_new(store_queue **out, store *st)
 	}
 	q->st = st;
 	pthread_mutex_init(&q->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&q->cv, &ca);
-	pthread_condattr_destroy(&ca);
+	util_cond_init(&q->cv);
 	if ((rv = pthread_create(&q->thread, NULL, sq_main, q)) != 0) {
 		pthread_cond_destroy(&q->cv);
 		pthread_mutex_destroy(&q->mu);
@@ -190,7 +158,7 @@ store_queue_pending(store_queue *q)
 	size_t n;
 
 	pthread_mutex_lock(&q->mu);
-	n = q->pending;
+	n = q->jobs.n;
 	pthread_mutex_unlock(&q->mu);
 	return (n);
 }

@@ -59,6 +59,8 @@ typedef struct sp_follow_opts {
 	bool live_only;            /* skip history: only what comes after the follow starts */
 	int recv_buffer;           /* feed messages queued locally; 0 = 1024 */
 	uint64_t *gaps_filled;     /* if set, counts gaps in the feed filled from the log */
+	const int
+	    *stop; /* if set, the follow ends (SP_CANCELLED) once *stop is non-zero: seen within poll_ms */
 } sp_follow_opts;
 
 /*

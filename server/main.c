@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "base/util.h"
@@ -88,6 +89,18 @@ main_std_fds(void)
 				close(n);
 			}
 		}
+	}
+}
+
+/* Every client connection, child pipe and log takes an fd: use all the system allows. */
+static void
+main_raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 }
 
@@ -199,6 +212,7 @@ main_open(server *srv, const main_opts *o, char *bound_events, size_t blen)
 		.pub = srv->pub,
 		.cfg = &srv->cfg,
 		.wq = srv->wq,
+		.data_dir = srv->data_dir,
 		.log_dir = srv->log_dir };
 	if (supervisor_new(&srv->sup, &sc, err, sizeof(err)) != 0) {
 		util_log("supervisor: %s", err);
@@ -220,6 +234,7 @@ main(int argc, char **argv)
 		return (rv);
 	}
 	main_std_fds();
+	main_raise_fd_limit();
 	/*
 	 * Big transient buffers (Logs pages, Run output) come from mmap and go
 	 * back to the system when freed, instead of glibc raising its mmap

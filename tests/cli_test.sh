@@ -145,6 +145,12 @@ check config-set-unknown 2 "$cli" config set nope=1
 check config-json 0 "$cli" --json config get
 expect config-json-valid 'is_json "$out" && [[ $out == *\"default_run_timeout_ms\":5000* ]]'
 
+long_name=$(printf 'n%.0s' $(seq 130))
+check name-too-long 1 "$cli" start --name "$long_name" -- true
+expect name-too-long-msg '[[ $err == "sandproc: INVALID_ARGUMENT: name is 130 bytes; the limit is 128" ]]'
+check help-limits 0 "$cli" --help
+expect help-limits-out '[[ $out == *"name 128 bytes"* ]]'
+
 check unknown-verb 2 "$cli" frobnicate
 check no-server 1 "$cli" --server "ipc://$dir/nothing.sock" health
 expect no-server-msg '[[ $err == "sandproc: UNAVAILABLE: "* ]]'

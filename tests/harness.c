@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -152,6 +153,9 @@ th_server_start(th_server *s, bool tcp)
 			putenv((char *)s->env[i]);
 		}
 		dup2(out[1], 1);
+		if (s->uid != 0 && (setgroups(0, NULL) != 0 || setgid(s->uid) != 0 || setuid(s->uid) != 0)) {
+			_exit(126);
+		}
 		execv(SANDPROCD_PATH, (char *const *)av);
 		_exit(127);
 	}

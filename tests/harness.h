@@ -69,6 +69,7 @@ typedef struct th_server {
 	bool tcp;
 	const char *args[16]; /* extra sandprocd flags, NULL-terminated */
 	const char *env[8];   /* extra KEY=value for sandprocd, NULL-terminated */
+	uid_t uid;            /* run sandprocd as this user (and group) when not 0 */
 } th_server;
 
 /*

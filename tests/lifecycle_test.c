@@ -677,7 +677,8 @@ parked_calls(th_server *s)
 static void
 test_waits_park_without_threads_and_wake_only_for_their_process(void)
 {
-	enum { N = 200 };
+	/* As many as the server has contexts to spare and more than its old worker limit (1024). */
+	enum { N = 1100 };
 	const char *sleeper[] = { "sleep", "60", NULL };
 	const char *brief[] = { "true", NULL };
 	static waiter w[N];
@@ -700,6 +701,8 @@ test_waits_park_without_threads_and_wake_only_for_their_process(void)
 		th_start(&srv, brief, &q);
 		th_wait(&srv, q.id, &got);
 	}
+	size_t len;
+	free(th_logs(srv.c, q.id, 0, &len));
 	CHECK_INT(parked_calls(&srv), N);
 	sandproc_v1_KillRequest kreq;
 	memset(&kreq, 0, sizeof(kreq));
@@ -789,10 +792,47 @@ test_spawn_setup_failure_starts_no_child(void)
 	th_server_cleanup(&s);
 }
 
+static void
+test_list_pages_end_early_rather_than_grow(void)
+{
+	enum { N = 24 };
+	/* Two arguments of 120 KiB: each under the kernel's 128 KiB for one string. */
+	static char big[120 * 1024];
+	const char *argv[] = { "true", big, big, NULL };
+	sandproc_v1_ListRequest req;
+	sandproc_v1_ListReply *rep = malloc(sizeof(*rep));
+	sandproc_v1_Process p, got;
+	size_t seen = 0;
+
+	fresh();
+	memset(big, 'x', sizeof(big) - 1);
+	for (int i = 0; i < N; i++) {
+		th_start(&srv, argv, &p);
+		th_wait(&srv, p.id, &got);
+	}
+	/* 24 records of 240 KiB: a page of up to 100 stops near 4 MiB and says there is more. */
+	memset(&req, 0, sizeof(req));
+	req.limit = 100;
+	CHECK_OK(srv.c, sp_processes_list(srv.c, &req, rep, 0));
+	CHECK(rep->processes_count < N);
+	CHECK(rep->next_page_token[0] != '\0');
+	do {
+		seen += rep->processes_count;
+		memcpy(req.page_token, rep->next_page_token, sizeof(req.page_token));
+		if (req.page_token[0] == '\0') {
+			break;
+		}
+		CHECK_OK(srv.c, sp_processes_list(srv.c, &req, rep, 0));
+	} while (seen < 1000);
+	CHECK_INT(seen, N);
+	free(rep);
+}
+
 int
 main(int argc, char **argv)
 {
 	static const th_test tests[] = {
+		{ "test_list_pages_end_early_rather_than_grow", test_list_pages_end_early_rather_than_grow },
 		{ "test_run_exit_code_and_streams", test_run_exit_code_and_streams },
 		{ "test_run_interleaves_output_in_order", test_run_interleaves_output_in_order },
 		{ "test_run_feeds_stdin_bytes", test_run_feeds_stdin_bytes },

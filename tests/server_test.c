@@ -2,13 +2,17 @@
  * sandprocd as a network service: bad input on a raw REQ socket, requests
  * served concurrently, resent requests, records across restarts, shutdown.
  */
+#include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -416,10 +420,276 @@ test_second_server_on_same_data_is_refused(void)
 	th_server_cleanup(&s);
 }
 
+static void
+test_oversized_token_is_refused_naming_it_with_the_request_id(void)
+{
+	th_server s = { 0 };
+	char token[301];
+	uint8_t buf[512];
+	size_t n = 0;
+	const char *method = "sandproc.v1.System/Health";
+	sandproc_v1_Reply env;
+	const char *err;
+	nng_socket raw;
+	nng_msg *m;
+
+	th_server_start(&s, false);
+	memset(token, 't', 300);
+	token[300] = '\0';
+	/* An envelope by hand: the client library refuses to send such a token. */
+	buf[n++] = 0x0a;
+	buf[n++] = (uint8_t)strlen(method);
+	memcpy(buf + n, method, strlen(method));
+	n += strlen(method);
+	buf[n++] = 0x10;
+	buf[n++] = 77;
+	buf[n++] = 0x1a;
+	buf[n++] = 0xac; /* 300 as a varint */
+	buf[n++] = 0x02;
+	memcpy(buf + n, token, 300);
+	n += 300;
+	CHECK_INT(nng_req0_open(&raw), 0);
+	nng_socket_set_ms(raw, NNG_OPT_RECVTIMEO, 10000);
+	CHECK_INT(nng_dial(raw, s.url, NULL, 0), 0);
+	nng_msg_alloc(&m, n);
+	memcpy(nng_msg_body(m), buf, n);
+	CHECK_INT(nng_sendmsg(raw, m, 0), 0);
+	CHECK_INT(nng_recvmsg(raw, &m, 0), 0);
+	CHECK_INT(sp_reply_decode(m, &env, &err), SP_OK);
+	CHECK_INT(env.code, SP_INVALID_ARGUMENT);
+	CHECK_INT(env.request_id, 77);
+	CHECK(strstr(env.message, "token is over its limit of 256 bytes") != NULL);
+	nng_msg_free(m);
+	nng_close(raw);
+	th_server_cleanup(&s);
+}
+
+typedef struct run_arg {
+	const char *cmd;
+} run_arg;
+
+static int
+run_briefly(sp_client *c, void *arg)
+{
+	run_arg *a = arg;
+	const char *argv[] = { "sh", "-c", a->cmd, NULL };
+	sandproc_v1_RunRequest req;
+	sandproc_v1_RunReply rep;
+
+	memset(&req, 0, sizeof(req));
+	req.argv = sp_strv_of(argv);
+	/* A short client timeout: the call must not be resent to the next server. */
+	return (sp_processes_run(c, &req, &rep, 1500));
+}
+
+/* Reads a pid a child wrote to path (waiting up to 5 s for it). */
+static pid_t
+read_pid(const char *path)
+{
+	for (int i = 0; i < 500; i++) {
+		FILE *f = fopen(path, "r");
+		int pid = 0;
+		if (f != NULL) {
+			if (fscanf(f, "%d", &pid) != 1) {
+				pid = 0;
+			}
+			fclose(f);
+		}
+		if (pid > 0) {
+			return (pid);
+		}
+		th_sleep_ms(10);
+	}
+	return (0);
+}
+
+static void
+test_run_child_does_not_outlive_a_crash(void)
+{
+	th_server s = { 0 };
+	char pidfile[300], cmd[1000];
+	run_arg a = { cmd };
+
+	th_server_start(&s, false);
+	snprintf(pidfile, sizeof(pidfile), "%s/run.pid", s.dir);
+	snprintf(
+	    cmd, sizeof(cmd), "sleep 60 & echo $! > %s.tmp; mv %s.tmp %s; wait", pidfile, pidfile, pidfile);
+	th_call *t = th_call_start(&s, run_briefly, &a);
+	pid_t sleeper = read_pid(pidfile);
+	CHECK(sleeper > 0);
+	th_server_crash(&s);
+	CHECK(kill(sleeper, 0) == 0); /* the crash itself left it running */
+	th_server_start(&s, false);
+	/* The next server killed it (and its shell) on start. */
+	int64_t until = th_now_ms() + 5000;
+	while (kill(sleeper, 0) == 0 && th_now_ms() < until) {
+		th_sleep_ms(10);
+	}
+	CHECK(kill(sleeper, 0) != 0);
+	th_call_join(t);
+	th_server_cleanup(&s);
+}
+
+static void
+test_full_disk_keeps_the_end_and_reports_it(void)
+{
+	th_server s = { 0 };
+	char data[512], filler[600], cmd[200];
+	const char *argv[] = { "sh", "-c", cmd, NULL };
+	sandproc_v1_Process p, got;
+	sandproc_v1_HealthRequest hreq;
+	sandproc_v1_HealthReply health;
+
+	snprintf(s.dir, sizeof(s.dir), "/tmp/sandproc-disk-XXXXXX");
+	CHECK(mkdtemp(s.dir) != NULL);
+	snprintf(data, sizeof(data), "%s/data", s.dir);
+	mkdir(data, 0700);
+	if (mount("tmpfs", data, "tmpfs", 0, "size=20m") != 0) {
+		printf("skip: cannot mount a 20 MB tmpfs (%s); needs root\n", strerror(errno));
+		th_server_cleanup(&s);
+		return;
+	}
+	th_server_start(&s, false);
+	/* Most of the room goes to a filler that the test can give back. */
+	snprintf(filler, sizeof(filler), "%s/filler", data);
+	FILE *f = fopen(filler, "w");
+	static char block[1 << 20];
+	for (int i = 0; i < 17 && f != NULL; i++) {
+		fwrite(block, 1, sizeof(block), f);
+	}
+	if (f != NULL) {
+		fclose(f);
+	}
+	/* It writes 8 MB into a disk with ~3 MB left, and ends. */
+	snprintf(cmd, sizeof(cmd), "head -c 8000000 /dev/zero; exit 3");
+	th_start(&s, argv, &p);
+	th_wait(&s, p.id, &got);
+	/* The end is never lost: the record says so at once, with what was not stored. */
+	CHECK_INT(got.state, sandproc_v1_State_STATE_EXITED);
+	CHECK_INT(got.exit_code, 3);
+	CHECK(strstr(got.error, "output bytes not stored: disk full") != NULL);
+	memset(&hreq, 0, sizeof(hreq));
+	CHECK_OK(s.c, sp_system_health(s.c, &hreq, &health, 0));
+	CHECK_INT(health.running, 0);
+	CHECK_OK(s.c, th_get(&s, p.id, &got));
+	CHECK_INT(got.state, sandproc_v1_State_STATE_EXITED);
+	/* Space comes back: the store catches up, the fault clears, and a restart finds the end. */
+	unlink(filler);
+	for (int i = 0; i < 500; i++) {
+		CHECK_OK(s.c, sp_system_health(s.c, &hreq, &health, 0));
+		if (!health.degraded) {
+			break;
+		}
+		th_sleep_ms(20);
+	}
+	CHECK(!health.degraded);
+	th_server_stop(&s);
+	th_server_start(&s, false);
+	CHECK_OK(s.c, th_get(&s, p.id, &got));
+	CHECK_INT(got.state, sandproc_v1_State_STATE_EXITED);
+	CHECK_INT(got.exit_code, 3);
+	CHECK(strstr(got.error, "disk full") != NULL);
+	th_server_stop(&s);
+	umount2(data, MNT_DETACH);
+	th_server_cleanup(&s);
+}
+
+/* Runs sandprocd on dir as uid (0: as we are) until it exits or is ready; its exit code (-1 when it started),
+ * stderr in err. */
+static int
+server_refuses(const char *dir, uid_t uid, char *err, size_t len)
+{
+	char data[600], listen[700], events[700];
+	int pipefd[2], st;
+
+	snprintf(data, sizeof(data), "%s/data", dir);
+	snprintf(listen, sizeof(listen), "ipc://%s/r.sock", dir);
+	snprintf(events, sizeof(events), "ipc://%s/e.sock", dir);
+	if (pipe(pipefd) != 0) {
+		return (-2);
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(pipefd[1], 2);
+		dup2(pipefd[1], 1);
+		if (uid != 0 && (setgroups(0, NULL) != 0 || setgid(uid) != 0 || setuid(uid) != 0)) {
+			_exit(126);
+		}
+		execl(SANDPROCD_PATH, "sandprocd", "--listen", listen, "--events", events, "--data", data,
+		    (char *)NULL);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	size_t n = 0;
+	ssize_t r;
+	while (n < len - 1 && (r = read(pipefd[0], err + n, len - 1 - n)) > 0) {
+		n += (size_t)r;
+		err[n] = '\0';
+		if (strstr(err, "ready") != NULL) {
+			kill(pid, SIGTERM);
+		}
+	}
+	err[n] = '\0';
+	close(pipefd[0]);
+	waitpid(pid, &st, 0);
+	return (strstr(err, "ready:") != NULL ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : -2);
+}
+
+static void
+test_databases_that_cannot_work_are_refused_at_start(void)
+{
+	th_server s = { 0 };
+	const char *argv[] = { "true", NULL };
+	sandproc_v1_Process p, got;
+	char db[600], err[4096];
+
+	th_server_start(&s, false);
+	for (int i = 0; i < 50; i++) {
+		th_start(&s, argv, &p);
+		th_wait(&s, p.id, &got);
+	}
+	th_server_stop(&s);
+	snprintf(db, sizeof(db), "%s/data/sandproc.db", s.dir);
+	/* Pages 2 to 4 turn to garbage behind a sound header. */
+	int fd = open(db, O_WRONLY);
+	static char junk[3 * 4096];
+	memset(junk, 0x5a, sizeof(junk));
+	CHECK(pwrite(fd, junk, sizeof(junk), 4096) == (ssize_t)sizeof(junk));
+	close(fd);
+	CHECK_INT(server_refuses(s.dir, 0, err, sizeof(err)), 1);
+	if (strstr(err, "corrupt") == NULL && strstr(err, "malformed") == NULL) {
+		th_fail(__FILE__, __LINE__, "no corruption reported: %s", err);
+	}
+	th_server_cleanup(&s);
+
+	/* A database its user cannot write (root ignores file modes: run as nobody). */
+	memset(&s, 0, sizeof(s));
+	s.uid = 65534;
+	snprintf(s.dir, sizeof(s.dir), "/tmp/sandproc-ro-XXXXXX");
+	CHECK(mkdtemp(s.dir) != NULL);
+	CHECK(chown(s.dir, 65534, 65534) == 0);
+	th_server_start(&s, false);
+	th_start(&s, argv, &p);
+	th_wait(&s, p.id, &got);
+	th_server_stop(&s);
+	snprintf(db, sizeof(db), "%s/data/sandproc.db", s.dir);
+	CHECK(chmod(db, 0444) == 0);
+	CHECK_INT(server_refuses(s.dir, 65534, err, sizeof(err)), 1);
+	CHECK(strstr(err, "read-only") != NULL);
+	th_server_cleanup(&s);
+}
+
 int
 main(int argc, char **argv)
 {
 	static const th_test tests[] = {
+		{ "test_oversized_token_is_refused_naming_it_with_the_request_id",
+		    test_oversized_token_is_refused_naming_it_with_the_request_id },
+		{ "test_run_child_does_not_outlive_a_crash", test_run_child_does_not_outlive_a_crash },
+		{ "test_full_disk_keeps_the_end_and_reports_it",
+		    test_full_disk_keeps_the_end_and_reports_it },
+		{ "test_databases_that_cannot_work_are_refused_at_start",
+		    test_databases_that_cannot_work_are_refused_at_start },
 		{ "test_health_over_tcp_port_zero", test_health_over_tcp_port_zero },
 		{ "test_garbage_gets_an_error_and_server_stays_up",
 		    test_garbage_gets_an_error_and_server_stays_up },

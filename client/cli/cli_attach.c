@@ -27,6 +27,7 @@ typedef struct attach {
 	uint64_t after;
 	int done_pipe[2];
 	int follow_code;
+	int stop; /* set on detach: the follower ends and is joined */
 	sandproc_v1_Process final;
 	char error[600];
 } attach;
@@ -63,7 +64,9 @@ attach_follow(void *arg)
 {
 	attach *a = arg;
 	sp_client *c;
-	sp_follow_opts o = { .events_url = a->cl->events, .after_sequence = a->after, .poll_ms = 200 };
+	sp_follow_opts o = {
+		.events_url = a->cl->events, .after_sequence = a->after, .poll_ms = 200, .stop = &a->stop
+	};
 
 	a->follow_code = sp_connect(&c, a->cl->server, a->cl->token, a->error, sizeof(a->error));
 	if (a->follow_code == SP_OK) {
@@ -223,7 +226,8 @@ cli_attach(cli *cl, const cli_verb *v, int argc, char **argv)
 	attach_restore();
 	if (detached) {
 		fprintf(stderr, "\r\nsandproc: detached from %s (still running)\n", a.id);
-		/* The follower thread dies with the process. */
+		__atomic_store_n(&a.stop, 1, __ATOMIC_RELEASE);
+		pthread_join(th, NULL);
 		return (0);
 	}
 	pthread_join(th, NULL);

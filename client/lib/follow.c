@@ -292,6 +292,10 @@ sp_follow(sp_client *c, const char *id, const sp_follow_opts *opts, sp_follow_fn
 	ended = state != sandproc_v1_State_STATE_RUNNING;
 	while (!ended) {
 		nng_msg *m = NULL;
+		if (opts->stop != NULL && __atomic_load_n(opts->stop, __ATOMIC_ACQUIRE) != 0) {
+			code = SP_CANCELLED;
+			goto close;
+		}
 		int rv = feed ? nng_recvmsg(sub->sock, &m, 0) : NNG_ETIMEDOUT;
 		if (rv == 0) {
 			code = follow_on_message(&f, m, a, &ended);

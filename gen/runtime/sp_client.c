@@ -104,7 +104,11 @@ sp_client_connect(sp_client *c, const char *url)
 	 * It also spares every call a timer of its own.
 	 */
 	nng_ctx_set_ms(c->ctx, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
-	if ((rv = nng_dial(c->sock, url, NULL, 0)) != 0) {
+	/* A listener whose backlog is full (a burst of clients) answers EAGAIN: try again for a while. */
+	for (int i = 0; (rv = nng_dial(c->sock, url, NULL, 0)) == NNG_EAGAIN && i < 100; i++) {
+		nng_msleep(10 + i);
+	}
+	if (rv != 0) {
 		nng_close(c->sock);
 		return (sp_client_fail(c, SP_UNAVAILABLE, "cannot reach %s: %s", url, nng_strerror(rv)));
 	}

@@ -23,6 +23,7 @@
 #include "output/sink.h"
 #include "proc/backend.h"
 #include "proc/loop.h"
+#include "proc/runs.h"
 #include "proc/supervisor.h"
 #include "store/store_queue.h"
 
@@ -85,8 +86,7 @@ struct supervisor {
 	char boot_id[40];
 	timer shutdown_timer;
 	pthread_cond_t drained; /* live reached 0 while stopping */
-	pid_t *runs;            /* children of Runs in flight; under mu */
-	size_t nruns, caprun;
+	runs *run_table;        /* children of Runs in flight */
 };
 
 /* table.c */

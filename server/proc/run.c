@@ -182,8 +182,8 @@ run_command(supervisor *s, config_holder *cfg, const sandproc_v1_RunRequest *req
 		free(st);
 		return (code);
 	}
-	bool attached = supervisor_run_attach(s, st->c.pid);
-	int64_t deadline = attached ? start + timeout_ms : start;
+	int slot = supervisor_run_attach(s, st->c.pid);
+	int64_t deadline = slot >= 0 ? start + timeout_ms : start;
 	while (!exited) {
 		struct pollfd pfd[4];
 		int n = 0, wait_ms;
@@ -230,9 +230,7 @@ run_command(supervisor *s, config_holder *cfg, const sandproc_v1_RunRequest *req
 	kill(-st->c.pid, SIGKILL);
 	run_drain(st, &st->c.out_fd, sandproc_v1_Stream_STREAM_STDOUT);
 	run_drain(st, &st->c.err_fd, sandproc_v1_Stream_STREAM_STDERR);
-	if (attached) {
-		supervisor_run_detach(s, st->c.pid);
-	}
+	supervisor_run_detach(s, slot);
 	while (waitpid(st->c.pid, &status, 0) < 0 && errno == EINTR) {}
 	spawn_close_fds(&st->c);
 	supervisor_release(s);

@@ -33,12 +33,22 @@ supervisor_new(supervisor **out, const supervisor_config *c, char *err, size_t e
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->drained, NULL);
 	procfs_boot_id(s->boot_id, sizeof(s->boot_id));
+	int killed = 0;
+	if ((rv = runs_open(&s->run_table, c->data_dir, CONFIG_MAX_PROCESSES_LIMIT, &killed)) != 0) {
+		snprintf(err, errlen, "%s/runs.tbl: %s", c->data_dir, strerror(rv));
+		goto fail;
+	}
+	if (killed > 0) {
+		util_log("killed %d processes that Runs of a crashed server had left running", killed);
+	}
 	if ((rv = loop_new(&s->lp, err, errlen)) != 0) {
+		runs_close(s->run_table);
 		goto fail;
 	}
 	if ((rv = direct_backend_new(&s->be, s, s->lp, c->wq)) != 0) {
 		snprintf(err, errlen, "backend: %s", strerror(rv));
 		loop_free(s->lp);
+		runs_close(s->run_table);
 		goto fail;
 	}
 	*out = s;
@@ -105,11 +115,8 @@ supervisor_stop(supervisor *s, int grace_ms)
 			}
 		}
 	}
-	/* A Run's child is unreaped while attached, so its group id is still its own. */
-	for (size_t i = 0; i < s->nruns; i++) {
-		kill(-s->runs[i], SIGKILL);
-	}
 	pthread_mutex_unlock(&s->mu);
+	runs_stop(s->run_table, SIGKILL);
 	for (size_t i = 0; i < n; i++) {
 		supervisor_signal(s, ids[i], SUP_STOP, 0, (uint32_t)grace_ms);
 	}
@@ -139,7 +146,7 @@ supervisor_free(supervisor *s)
 		}
 	}
 	s->be->ops->free(s->be);
-	free(s->runs);
+	runs_close(s->run_table);
 	free(s->table);
 	pthread_cond_destroy(&s->drained);
 	pthread_mutex_destroy(&s->mu);

@@ -36,6 +36,7 @@ typedef struct supervisor_config {
 	publisher *pub;
 	config_holder *cfg;
 	workq *wq;
+	const char *data_dir;
 	const char *log_dir;
 } supervisor_config;
 
@@ -126,12 +127,13 @@ void supervisor_release(supervisor *s);
 
 /*
  * Runs (run.c) tell the supervisor their child's pid between spawn and
- * reap, so a shutdown can kill them too. attach returns false when the
- * server is shutting down (the caller then kills its child at once);
- * detach must come before the caller reaps.
+ * reap, so that a shutdown kills it too and a crash cannot leave it behind
+ * (runs.h). attach returns a slot, or -1 when the server is shutting down
+ * (the caller then kills its child at once); detach must come before the
+ * caller reaps.
  */
-bool supervisor_run_attach(supervisor *s, pid_t pid);
-void supervisor_run_detach(supervisor *s, pid_t pid);
+int supervisor_run_attach(supervisor *s, pid_t pid);
+void supervisor_run_detach(supervisor *s, int slot);
 
 /* Managed processes not yet ended. */
 uint32_t supervisor_running(supervisor *s);

@@ -261,41 +261,16 @@ supervisor_release(supervisor *s)
 	pthread_mutex_unlock(&s->mu);
 }
 
-bool
+int
 supervisor_run_attach(supervisor *s, pid_t pid)
 {
-	bool ok = false;
-
-	pthread_mutex_lock(&s->mu);
-	if (!s->stopping) {
-		if (s->nruns == s->caprun) {
-			size_t cap = s->caprun ? s->caprun * 2 : 16;
-			pid_t *r = realloc(s->runs, cap * sizeof(*r));
-			if (r != NULL) {
-				s->runs = r;
-				s->caprun = cap;
-			}
-		}
-		if (s->nruns < s->caprun) {
-			s->runs[s->nruns++] = pid;
-			ok = true;
-		}
-	}
-	pthread_mutex_unlock(&s->mu);
-	return (ok);
+	return (runs_add(s->run_table, pid));
 }
 
 void
-supervisor_run_detach(supervisor *s, pid_t pid)
+supervisor_run_detach(supervisor *s, int slot)
 {
-	pthread_mutex_lock(&s->mu);
-	for (size_t i = 0; i < s->nruns; i++) {
-		if (s->runs[i] == pid) {
-			s->runs[i] = s->runs[--s->nruns];
-			break;
-		}
-	}
-	pthread_mutex_unlock(&s->mu);
+	runs_remove(s->run_table, slot);
 }
 
 /* --- signals ----------------------------------------------------------------------- */

@@ -83,6 +83,7 @@ static const char *const store_sql[ST_NSTMT] = {
 	" state, exit_code, signal, started_at_ms, exited_at_ms, error, stdin_open, pid_start, boot_id"
 
 /* List statements by filter: bit 0 state, bit 1 sandbox, bit 2 cursor. */
+#define STORE_LIST_MAX_BYTES (4u * 1024 * 1024)
 #define STORE_LIST_VARIANTS 8
 
 /*
@@ -149,8 +150,12 @@ store_migrate(store_conn *s, char *err, size_t errlen)
 		snprintf(err, errlen, "schema_version: %s", sqlite3_errmsg(s->db));
 		return (EIO);
 	}
-	if (sqlite3_step(st) == SQLITE_ROW) {
+	if ((rv = sqlite3_step(st)) == SQLITE_ROW) {
 		version = sqlite3_column_int(st, 0);
+	} else {
+		snprintf(err, errlen, "schema_version: %s", sqlite3_errmsg(s->db));
+		sqlite3_finalize(st);
+		return (EIO);
 	}
 	sqlite3_finalize(st);
 	if (version > STORE_SCHEMA_VERSION) {
@@ -211,27 +216,22 @@ store_conn_prepare(store_conn *c, char *err, size_t errlen)
 }
 
 /*
- * A database that opens may still not work: a read-only file, or corrupt
- * pages behind a sound header. Both are found here, at start, instead of
- * by every later call.
+ * A database that opens may still not work: corrupt pages behind a sound
+ * header (checked before anything reads it), or a file its user cannot
+ * write (checked with a test write once the schema is there). Both are
+ * found here, at start, instead of by every later call.
  */
 static int
-store_check(store_conn *c, const char *path, char *err, size_t errlen)
+store_check_sound(store_conn *c, const char *path, char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
-	int rc, rv = 0;
+	int rv = 0;
 
-	if (sqlite3_db_readonly(c->db, "main") == 1) {
-		snprintf(err, errlen,
-		    "%s: the database is read-only (check its and its folder's permissions)", path);
-		return (EROFS);
-	}
 	if (sqlite3_prepare_v2(c->db, "PRAGMA quick_check", -1, &st, NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "%s: integrity check: %s", path, sqlite3_errmsg(c->db));
 		return (EIO);
 	}
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
+	if (sqlite3_step(st) != SQLITE_ROW) {
 		snprintf(err, errlen, "%s: integrity check: %s", path, sqlite3_errmsg(c->db));
 		rv = EIO;
 	} else if (strcmp((const char *)sqlite3_column_text(st, 0), "ok") != 0) {
@@ -240,8 +240,18 @@ store_check(store_conn *c, const char *path, char *err, size_t errlen)
 		rv = EIO;
 	}
 	sqlite3_finalize(st);
-	if (rv != 0) {
-		return (rv);
+	return (rv);
+}
+
+static int
+store_check_writable(store_conn *c, const char *path, char *err, size_t errlen)
+{
+	int rv;
+
+	if (sqlite3_db_readonly(c->db, "main") == 1) {
+		snprintf(err, errlen,
+		    "%s: the database is read-only (check its and its folder's permissions)", path);
+		return (EROFS);
 	}
 	/* A test write, taken back: permissions and space for the journal. */
 	if ((rv = store_exec(c, "BEGIN IMMEDIATE")) != 0 ||
@@ -265,8 +275,9 @@ store_open(store **out, const char *path, char *err, size_t errlen)
 		return (ENOMEM);
 	}
 	if ((rv = store_conn_open(&s->w, path, err, errlen)) != 0 ||
+	    (rv = store_check_sound(&s->w, path, err, errlen)) != 0 ||
 	    (rv = store_migrate(&s->w, err, errlen)) != 0 ||
-	    (rv = store_check(&s->w, path, err, errlen)) != 0 ||
+	    (rv = store_check_writable(&s->w, path, err, errlen)) != 0 ||
 	    (rv = store_conn_prepare(&s->w, err, errlen)) != 0 ||
 	    (rv = store_conn_open(&s->r, path, err, errlen)) != 0 ||
 	    (rv = store_conn_prepare(&s->r, err, errlen)) != 0) {
@@ -368,6 +379,21 @@ store_copy_text(char *dst, size_t size, sqlite3_stmt *st, int col)
 {
 	const char *t = (const char *)sqlite3_column_text(st, col);
 	snprintf(dst, size, "%s", t != NULL ? t : "");
+}
+
+/* Roughly what p takes encoded: its strings plus the fixed fields. */
+static size_t
+store_record_bytes(const sandproc_v1_Process *p)
+{
+	size_t n = 512 + strlen(p->cwd) + strlen(p->name);
+	const sp_strv_t *lists[] = { &p->argv, &p->env, &p->labels };
+
+	for (size_t k = 0; k < 3; k++) {
+		for (size_t i = 0; i < lists[k]->n; i++) {
+			n += strlen(lists[k]->v[i]) + 4;
+		}
+	}
+	return (n);
 }
 
 /* Reads one row of STORE_COLUMNS into p. */
@@ -551,8 +577,11 @@ store_list_processes(
 	sqlite3_bind_int(st, arg, (int)limit + 1);
 	out->processes_count = 0;
 	*next_seq = 0;
+	size_t bytes = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (out->processes_count == limit) {
+		/* A page ends early rather than grow past its byte bound (records may be big). */
+		if (out->processes_count == limit ||
+		    (out->processes_count > 0 && bytes > STORE_LIST_MAX_BYTES)) {
 			*next_seq = last_seq;
 			break;
 		}
@@ -560,6 +589,7 @@ store_list_processes(
 		    0) {
 			break;
 		}
+		bytes += store_record_bytes(&out->processes[out->processes_count]);
 		out->processes_count++;
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {

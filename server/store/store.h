@@ -50,8 +50,9 @@ int store_update_process(store *s, const sandproc_v1_Process *p, const store_ori
 /* Reads one record; strings go into arena. */
 int store_get_process(store *s, const char *id, sandproc_v1_Process *out, sp_arena *arena);
 /*
- * Newest first. Fills out->processes (up to q->limit, at most 100); *next_seq
- * gets the cursor for the next page, or 0 when this is the last.
+ * Newest first. Fills out->processes (up to q->limit, at most 100, and
+ * ending early past 4 MiB of records); *next_seq gets the cursor for the
+ * next page, or 0 when this is the last.
  */
 int store_list_processes(
     store *s, const store_query *q, sandproc_v1_ListReply *out, int64_t *next_seq, sp_arena *arena);

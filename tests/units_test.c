@@ -72,6 +72,27 @@ test_log_roll_that_fails_keeps_appending(void)
 	free(rep);
 }
 
+/* Found by fuzz_logread (tests/fuzz/regressions/logread/seq-wraps-to-zero). */
+static void
+test_log_after_the_last_sequence_refuses_to_wrap(void)
+{
+	char dir[] = "/tmp/sandproc-units-XXXXXX";
+	uint64_t last;
+	logfile *lf;
+
+	CHECK(mkdtemp(dir) != NULL);
+	CHECK_INT(logfile_open(&lf, dir, "proc_000000000000000000000002", &last), 0);
+	CHECK_INT(logfile_append(lf, UINT64_MAX, 1, 0, "x", 1, 1 << 20), 0);
+	logfile_close(lf);
+	CHECK_INT(logfile_open(&lf, dir, "proc_000000000000000000000002", &last), 0);
+	CHECK(last == UINT64_MAX);
+	/* The next would be sequence 0, which no reader takes: refused, not written unreadable. */
+	CHECK_INT(logfile_append(lf, last + 1, 1, 0, "y", 1, 1 << 20), EINVAL);
+	logfile_close(lf);
+	logfile_remove(dir, "proc_000000000000000000000002");
+	rmdir(dir);
+}
+
 static atomic_int fired_order[4];
 static atomic_int fired_n;
 
@@ -151,6 +172,8 @@ main(int argc, char **argv)
 	static const th_test tests[] = {
 		{ "test_one_map_from_errno_to_status", test_one_map_from_errno_to_status },
 		{ "test_log_roll_that_fails_keeps_appending", test_log_roll_that_fails_keeps_appending },
+		{ "test_log_after_the_last_sequence_refuses_to_wrap",
+		    test_log_after_the_last_sequence_refuses_to_wrap },
 		{ "test_timers_fire_in_deadline_order_and_cancel",
 		    test_timers_fire_in_deadline_order_and_cancel },
 		{ "test_workq_grows_for_a_burst_and_shrinks_after",

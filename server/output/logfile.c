@@ -128,7 +128,8 @@ logfile_append(logfile *lf, uint64_t seq, uint8_t stream, int64_t ts_ms, const v
 	uint8_t hdr[LOG_HDR];
 	size_t total = LOG_HDR + len, done = 0;
 
-	if (len > LOG_MAX_ENTRY) {
+	/* Sequence 0 is no sequence (readers skip it): one after 2^64-1 in a damaged log, say. */
+	if (len > LOG_MAX_ENTRY || seq == 0) {
 		return (EINVAL);
 	}
 	if (lf->size > 0 && lf->size + total > max_bytes) {

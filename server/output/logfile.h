@@ -26,7 +26,8 @@ int logfile_open(logfile **out, const char *dir, const char *id, uint64_t *last_
 /*
  * Appends one entry, rolling first when the file would pass max_bytes (if
  * the roll fails the entry still goes to the current file). Returns 0 or an
- * errno (ENOSPC: the entry was not stored and the file is left whole).
+ * errno (ENOSPC: the entry was not stored and the file is left whole;
+ * EINVAL: sequence 0, or data over 16 MiB).
  */
 int logfile_append(logfile *lf, uint64_t seq, uint8_t stream, int64_t ts_ms, const void *data, size_t len,
     uint64_t max_bytes);

@@ -371,6 +371,12 @@ dispatch_resume_job(workq_job *job)
 	dispatch_settle(f, f->resume(&f->call, f->req, f->rep, timed_out));
 }
 
+size_t
+rpc_server_parked(rpc_server *rs)
+{
+	return (atomic_load(&rs->parked));
+}
+
 void
 dispatch_drop_parked(rpc_server *rs)
 {

@@ -189,12 +189,6 @@ rpc_server_listen(rpc_server *rs, const char *url, char *bound, size_t boundlen,
 	return (0);
 }
 
-size_t
-rpc_server_parked(rpc_server *rs)
-{
-	return (atomic_load(&rs->parked));
-}
-
 void
 rpc_server_close(rpc_server *rs)
 {

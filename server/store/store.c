@@ -73,8 +73,8 @@ static const char *const store_sql[ST_NSTMT] = {
 	               " timeout_s, pid, state, exit_code, signal, started_at_ms, exited_at_ms, error,"
 	               " stdin_open, pid_start, boot_id FROM processes WHERE state=1 ORDER BY seq",
 	[ST_CONFIG_GET] = "SELECT key, value FROM config",
-	[ST_CONFIG_PUT] = "INSERT INTO config (key, value) VALUES (?1, ?2)"
-	                  " ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+	[ST_CONFIG_PUT] = ("INSERT INTO config (key, value) VALUES (?1, ?2)"
+	                   " ON CONFLICT(key) DO UPDATE SET value=excluded.value"),
 	[ST_COUNT_ALL] = "SELECT count(*) FROM processes",
 };
 

@@ -573,6 +573,11 @@ test_full_disk_keeps_the_end_and_reports_it(void)
 	CHECK_INT(health.running, 0);
 	CHECK_OK(s.c, th_get(&s, p.id, &got));
 	CHECK_INT(got.state, sandproc_v1_State_STATE_EXITED);
+	/* Starting while the disk is full is refused, as before. */
+	sandproc_v1_StartRequest sreq;
+	memset(&sreq, 0, sizeof(sreq));
+	sreq.argv = sp_strv_of(argv);
+	CHECK_INT(sp_processes_start(s.c, &sreq, &got, 0), SP_RESOURCE_EXHAUSTED);
 	/* Space comes back: the store catches up, the fault clears, and a restart finds the end. */
 	unlink(filler);
 	for (int i = 0; i < 500; i++) {

@@ -175,28 +175,32 @@ sp_client_call(sp_client *c, const sp_method *m, const void *req, void *rep, int
 		return (sp_client_fail(c, code, "%s: request: %s", m->name, err));
 	}
 	/*
-	 * The receive is posted right behind the send, without waiting for the
-	 * send to finish: the caller's thread then sleeps once per call, not
-	 * twice (a wake-up is most of what a call costs here).
+	 * The receive is posted only once the send is done. With a connection
+	 * up, the send completes inside nng_ctx_send (no wake-up); with none
+	 * (the server is restarting) it waits for one, within the timeout.
+	 * Posting the receive earlier is what nng 1.5 cannot take: a receive
+	 * that fails while the send still waits frees the request under it,
+	 * and the send's cancel then crashes (nanomsg/nng#1702).
 	 */
+	nng_time start = nng_clock();
 	nng_aio_set_msg(c->send_aio, msg);
+	nng_aio_set_timeout(c->send_aio, timeout_ms < 0 ? NNG_DURATION_INFINITE : timeout_ms);
 	nng_ctx_send(c->ctx, c->send_aio);
-	nng_aio_set_timeout(c->aio, timeout_ms < 0 ? NNG_DURATION_INFINITE : timeout_ms);
+	nng_aio_wait(c->send_aio);
+	if ((rv = nng_aio_result(c->send_aio)) != 0) {
+		nng_msg_free(nng_aio_get_msg(c->send_aio));
+		nng_aio_set_msg(c->send_aio, NULL);
+		return (sp_client_transport_error(c, m, rv, timeout_ms));
+	}
+	int left = timeout_ms;
+	if (timeout_ms >= 0) {
+		nng_time spent = nng_clock() - start;
+		left = spent >= (nng_time)timeout_ms ? 1 : timeout_ms - (int)spent;
+	}
+	nng_aio_set_timeout(c->aio, left < 0 ? NNG_DURATION_INFINITE : left);
 	nng_ctx_recv(c->ctx, c->aio);
 	nng_aio_wait(c->aio);
-	rv = nng_aio_result(c->aio);
-	if (rv != 0) {
-		nng_aio_cancel(c->send_aio);
-	}
-	nng_aio_wait(c->send_aio);
-	if (nng_aio_result(c->send_aio) != 0) {
-		nng_msg_free(msg);
-		if (rv == 0) {
-			nng_msg_free(nng_aio_get_msg(c->aio));
-			rv = nng_aio_result(c->send_aio);
-		}
-	}
-	if (rv != 0) {
+	if ((rv = nng_aio_result(c->aio)) != 0) {
 		return (sp_client_transport_error(c, m, rv, timeout_ms));
 	}
 	msg = nng_aio_get_msg(c->aio);

@@ -61,6 +61,12 @@ typedef struct sp_follow_opts {
 	uint64_t *gaps_filled;     /* if set, counts gaps in the feed filled from the log */
 	const int
 	    *stop; /* if set, the follow ends (SP_CANCELLED) once *stop is non-zero: seen within poll_ms */
+	/*
+	 * How long to keep trying while the server cannot be reached (it is
+	 * restarting: its processes go on, and so does the follow, from where
+	 * it was); 0 = give up at the first call that fails that way.
+	 */
+	int reconnect_ms;
 } sp_follow_opts;
 
 /*

@@ -25,6 +25,9 @@ typedef struct cli {
 } cli;
 
 /* Exit codes besides a child's own. */
+/* logs --follow and attach ride out a server restart this long. */
+#define CLI_RECONNECT_MS 60000
+
 #define CLI_EXIT_ERROR 1
 #define CLI_EXIT_USAGE 2
 #define CLI_EXIT_TIMEOUT 124

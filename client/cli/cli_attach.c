@@ -65,7 +65,11 @@ attach_follow(void *arg)
 	attach *a = arg;
 	sp_client *c;
 	sp_follow_opts o = {
-		.events_url = a->cl->events, .after_sequence = a->after, .poll_ms = 200, .stop = &a->stop
+		.events_url = a->cl->events,
+		.after_sequence = a->after,
+		.poll_ms = 200,
+		.stop = &a->stop,
+		.reconnect_ms = CLI_RECONNECT_MS,
 	};
 
 	a->follow_code = sp_connect(&c, a->cl->server, a->cl->token, a->error, sizeof(a->error));

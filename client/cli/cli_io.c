@@ -39,7 +39,10 @@ cli_logs(cli *cl, const cli_verb *v, int argc, char **argv)
 		return (CLI_EXIT_ERROR);
 	}
 	if (cli_flag_value(v, &a, "--follow") != NULL) {
-		sp_follow_opts o = { .events_url = cl->events, .stream = req.stream, .tail = req.tail };
+		sp_follow_opts o = { .events_url = cl->events,
+			.stream = req.stream,
+			.tail = req.tail,
+			.reconnect_ms = CLI_RECONNECT_MS };
 		code = sp_follow(cl->c, req.id, &o, cli_print_entry, cl, NULL);
 		return (code == SP_OK || code == SP_CANCELLED ? 0 : cli_call_failed(cl, code));
 	}

@@ -290,6 +290,7 @@ sp_follow(sp_client *c, const char *id, const sp_follow_opts *opts, sp_follow_fn
 		goto close;
 	}
 	ended = state != sandproc_v1_State_STATE_RUNNING;
+	nng_time unreachable_since = 0;
 	while (!ended) {
 		nng_msg *m = NULL;
 		if (opts->stop != NULL && __atomic_load_n(opts->stop, __ATOMIC_ACQUIRE) != 0) {
@@ -310,9 +311,18 @@ sp_follow(sp_client *c, const char *id, const sp_follow_opts *opts, sp_follow_fn
 		} else {
 			code = SP_UNAVAILABLE;
 		}
+		if ((code == SP_UNAVAILABLE || code == SP_DEADLINE_EXCEEDED) && opts->reconnect_ms > 0) {
+			/* The server is away (a restart): the feed and calls reconnect by themselves. */
+			unreachable_since = unreachable_since ? unreachable_since : nng_clock();
+			if (nng_clock() - unreachable_since < (nng_time)opts->reconnect_ms) {
+				nng_msleep(50);
+				continue;
+			}
+		}
 		if (code != SP_OK) {
 			goto close;
 		}
+		unreachable_since = 0;
 	}
 	if (final != NULL) {
 		code = sp_processes_get(c, &get, final, 0);

@@ -2,15 +2,22 @@
  * sandprocd: the sandproc server.
  *
  *   sandprocd [--listen URL]... [--events URL]... [--data DIR] [--grace MS]
+ *             [--backend holder|direct] [--on-exit keep|stop] [--holder PATH]
  *
  * Serves sandproc.v1.System and sandproc.v1.Processes over nng REQ/REP on
  * every --listen URL, publishes output and lifecycle events on every
- * --events URL, and keeps its SQLite database and logs in --data. SIGINT or
- * SIGTERM stops it: running processes get SIGTERM, then SIGKILL after
- * --grace ms, and their records are written before it exits.
+ * --events URL, and keeps its SQLite database and logs in --data.
+ *
+ * Every managed process is held by its own sandproc-holder (the "holder"
+ * backend), so it outlives the server: SIGINT or SIGTERM stops the server
+ * and leaves them running, and the next server takes them back. With
+ * --on-exit stop (or --backend direct, where the server holds children
+ * itself) they get SIGTERM, then SIGKILL after --grace ms, and their
+ * records are written before it exits.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/close_range.h>
 #include <malloc.h>
 #include <signal.h>
@@ -31,6 +38,7 @@
 #define DEFAULT_EVENTS "tcp://127.0.0.1:7301"
 #define DEFAULT_DATA "./.sandproc"
 #define DEFAULT_GRACE_MS 2000
+#define DEFAULT_BACKEND "holder"
 #define MAIN_MAX_URLS 8
 /* Largest request body: the REP socket's NNG_OPT_RECVMAXSZ. */
 #define MAIN_MAX_REQUEST_BYTES (8u * 1024 * 1024)
@@ -65,10 +73,16 @@ main_usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: sandprocd [--listen URL]... [--events URL]... [--data DIR] [--grace MS]\n"
+	    "                 [--backend holder|direct] [--on-exit keep|stop] [--holder PATH]\n"
 	    "  --listen URL   requests (nng REQ/REP), default " DEFAULT_LISTEN "; may be repeated\n"
 	    "  --events URL   event feed (nng PUB), default " DEFAULT_EVENTS "; may be repeated\n"
 	    "  --data DIR     database and logs, default " DEFAULT_DATA "\n"
 	    "  --grace MS     at shutdown, SIGTERM to SIGKILL, default %d\n"
+	    "  --backend B    holder: each process held by a sandproc-holder, outliving the server\n"
+	    "                 (default); direct: children of the server, ended with it\n"
+	    "  --on-exit A    keep: leave processes running at shutdown for the next server\n"
+	    "                 (default with holders); stop: stop them (SIGTERM, then SIGKILL)\n"
+	    "  --holder PATH  the sandproc-holder program, default: beside sandprocd\n"
 	    "  --version      print the version\n",
 	    DEFAULT_GRACE_MS);
 }
@@ -128,6 +142,7 @@ typedef struct main_opts {
 	size_t nlisten, nevents;
 	const char *data;
 	int grace_ms;
+	const char *backend, *on_exit, *holder;
 } main_opts;
 
 /* Parses the command line; returns -1 to go on, else the exit code. */
@@ -137,6 +152,7 @@ main_parse(int argc, char **argv, main_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->data = DEFAULT_DATA;
 	o->grace_ms = DEFAULT_GRACE_MS;
+	o->backend = DEFAULT_BACKEND;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -154,12 +170,28 @@ main_parse(int argc, char **argv, main_opts *o)
 			o->data = v, i++;
 		} else if (v != NULL && strcmp(a, "--grace") == 0) {
 			o->grace_ms = atoi(v), i++;
+		} else if (v != NULL && strcmp(a, "--backend") == 0 &&
+		    (strcmp(v, "holder") == 0 || strcmp(v, "direct") == 0)) {
+			o->backend = v, i++;
+		} else if (v != NULL && strcmp(a, "--on-exit") == 0 &&
+		    (strcmp(v, "keep") == 0 || strcmp(v, "stop") == 0)) {
+			o->on_exit = v, i++;
+		} else if (v != NULL && strcmp(a, "--holder") == 0) {
+			o->holder = v, i++;
 		} else {
 			fprintf(stderr,
 			    "sandprocd: unknown, repeated too often or incomplete option \"%s\"\n", a);
 			main_usage(stderr);
 			return (2);
 		}
+	}
+	if (o->on_exit == NULL) {
+		o->on_exit = strcmp(o->backend, "holder") == 0 ? "keep" : "stop";
+	} else if (strcmp(o->on_exit, "keep") == 0 && strcmp(o->backend, "holder") != 0) {
+		fprintf(stderr,
+		    "sandprocd: --on-exit keep needs --backend holder (direct children end with the "
+		    "server)\n");
+		return (2);
 	}
 	if (o->nlisten == 0) {
 		o->listen[o->nlisten++] = DEFAULT_LISTEN;
@@ -168,6 +200,25 @@ main_parse(int argc, char **argv, main_opts *o)
 		o->events[o->nevents++] = DEFAULT_EVENTS;
 	}
 	return (-1);
+}
+
+/* name in the folder of this program (the holder is installed beside sandprocd). */
+static bool
+main_beside_self(const char *name, char *out, size_t len)
+{
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	if (n <= 0) {
+		return (false);
+	}
+	self[n] = '\0';
+	if ((slash = strrchr(self, '/')) == NULL) {
+		return (false);
+	}
+	*slash = '\0';
+	return (util_fmt(out, len, "%s/%s", self, name));
 }
 
 /* Opens the store, the feed and the supervisor; 0 or 1 (logged). */
@@ -207,13 +258,24 @@ main_open(server *srv, const main_opts *o, char *bound_events, size_t blen)
 		snprintf(bound_events + strlen(bound_events), blen - strlen(bound_events), "%s%s",
 		    i ? "," : "", bound);
 	}
+	char holder[4200], run_dir[4200];
+	if (o->holder != NULL) {
+		snprintf(holder, sizeof(holder), "%s", o->holder);
+	} else if (!main_beside_self("sandproc-holder", holder, sizeof(holder))) {
+		util_log("cannot find sandproc-holder beside /proc/self/exe: give --holder PATH");
+		return (1);
+	}
+	snprintf(run_dir, sizeof(run_dir), "%s/run", srv->data_dir);
 	supervisor_config sc = { .st = srv->store,
 		.sq = srv->sq,
 		.pub = srv->pub,
 		.cfg = &srv->cfg,
 		.wq = srv->wq,
 		.data_dir = srv->data_dir,
-		.log_dir = srv->log_dir };
+		.log_dir = srv->log_dir,
+		.backend = o->backend,
+		.holder_path = holder,
+		.run_dir = run_dir };
 	if (supervisor_new(&srv->sup, &sc, err, sizeof(err)) != 0) {
 		util_log("supervisor: %s", err);
 		return (1);
@@ -262,6 +324,14 @@ main(int argc, char **argv)
 		util_log("%s: %s", srv.log_dir, strerror(rv));
 		return (1);
 	}
+	/* Absolute from here: holders run from "/", and a later server finds them by these paths. */
+	char real[PATH_MAX];
+	if (realpath(o.data, real) == NULL || !util_fmt(srv.data_dir, sizeof(srv.data_dir), "%s", real) ||
+	    !util_fmt(srv.log_dir, sizeof(srv.log_dir), "%s/logs", real)) {
+		util_log(
+		    "%s: %s", o.data, realpath(o.data, real) == NULL ? strerror(errno) : "path too long");
+		return (1);
+	}
 	if (main_lock(srv.data_dir) < 0 || main_open(&srv, &o, bound_events, sizeof(bound_events)) != 0) {
 		return (1);
 	}
@@ -302,7 +372,7 @@ main(int argc, char **argv)
 	 * call back into the supervisor); then the supervisor itself.
 	 */
 	rpc_server_close(srv.rpc);
-	supervisor_stop(srv.sup, o.grace_ms);
+	supervisor_stop(srv.sup, o.grace_ms, strcmp(o.on_exit, "keep") == 0);
 	rpc_server_free(srv.rpc);
 	srv.rpc = NULL;
 	workq_free(srv.wq);

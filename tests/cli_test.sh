@@ -12,7 +12,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$daemon" --listen "ipc://$dir/req.sock" --events "ipc://$dir/ev.sock" --data "$dir/data" \
+"$daemon" --listen "ipc://$dir/req.sock" --events "ipc://$dir/ev.sock" --data "$dir/data" --on-exit stop \
 	>"$dir/ready" 2>"$dir/daemon.log" &
 dpid=$!
 for _ in $(seq 200); do grep -q ready "$dir/ready" 2>/dev/null && break; sleep 0.05; done

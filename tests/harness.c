@@ -9,6 +9,7 @@
 #include <grp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <pty.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -141,12 +142,25 @@ th_server_start(th_server *s, bool tcp)
 	s->pid = fork();
 	if (s->pid == 0) {
 		char data[300];
-		const char *av[32] = { "sandprocd", "--listen", listen, "--events", events, "--data", data,
+		const char *av[40] = { "sandprocd", "--listen", listen, "--events", events, "--data", data,
 			"--grace", "1000" };
 		size_t n = 9;
+		bool on_exit = false;
+		const char *backend = getenv("SANDPROC_TEST_BACKEND");
 		snprintf(data, sizeof(data), "%s/data", s->dir);
 		for (size_t i = 0; i < sizeof(s->args) / sizeof(s->args[0]) && s->args[i] != NULL; i++) {
+			on_exit = on_exit || strcmp(s->args[i], "--on-exit") == 0;
+			backend = strcmp(s->args[i], "--backend") == 0 ? NULL : backend;
 			av[n++] = s->args[i];
+		}
+		/* Tests stop what they start, unless one asks to keep processes across a restart. */
+		if (!on_exit) {
+			av[n++] = "--on-exit";
+			av[n++] = "stop";
+		}
+		if (backend != NULL && backend[0] != '\0') {
+			av[n++] = "--backend";
+			av[n++] = backend;
 		}
 		av[n] = NULL;
 		for (size_t i = 0; i < sizeof(s->env) / sizeof(s->env[0]) && s->env[i] != NULL; i++) {
@@ -160,8 +174,18 @@ th_server_start(th_server *s, bool tcp)
 		_exit(127);
 	}
 	close(out[1]);
+	int64_t t0 = th_now_ms();
 	if (!th_read_ready(s, out[0])) {
-		th_fail(__FILE__, __LINE__, "sandprocd did not start");
+		char path[64], stat[512] = "";
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)s->pid);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		ssize_t k = fd >= 0 ? read(fd, stat, sizeof(stat) - 1) : -1;
+		stat[k > 0 ? k : 0] = '\0';
+		if (fd >= 0) {
+			close(fd);
+		}
+		th_fail(__FILE__, __LINE__, "sandprocd did not start (after %lld ms; stat: %s)",
+		    (long long)(th_now_ms() - t0), stat);
 		kill(s->pid, SIGKILL);
 		waitpid(s->pid, NULL, 0);
 		exit(1);
@@ -238,6 +262,99 @@ th_rmrf(const char *path)
 	rmdir(path);
 }
 
+/* Whether process pid has an fd open on a path under dir. */
+static bool
+th_pid_uses(const char *pid, const char *dir)
+{
+	char path[300], link[1024];
+	size_t dlen = strlen(dir);
+	DIR *d;
+	struct dirent *de;
+	bool found = false;
+
+	snprintf(path, sizeof(path), "/proc/%s/fd", pid);
+	if ((d = opendir(path)) == NULL) {
+		return (false);
+	}
+	while (!found && (de = readdir(d)) != NULL) {
+		char fd[600];
+		snprintf(fd, sizeof(fd), "%s/%s", path, de->d_name);
+		ssize_t n = readlink(fd, link, sizeof(link) - 1);
+		if (n > 0) {
+			link[n] = '\0';
+			found = strncmp(link, dir, dlen) == 0 && (link[dlen] == '/' || link[dlen] == '\0');
+		}
+	}
+	closedir(d);
+	return (found);
+}
+
+/* The sandproc-holders with a file open under dir; with kill, SIGKILLed with their process's group. */
+static int
+th_holders(const char *dir, bool kill_them)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	int n = 0;
+
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		char path[600], exe[1024], kids[4096];
+		if (de->d_name[0] < '1' || de->d_name[0] > '9') {
+			continue;
+		}
+		snprintf(path, sizeof(path), "/proc/%s/exe", de->d_name);
+		ssize_t len = readlink(path, exe, sizeof(exe) - 1);
+		if (len <= 0) {
+			continue;
+		}
+		exe[len] = '\0';
+		const char *base = strrchr(exe, '/');
+		if (base == NULL || strcmp(base, "/sandproc-holder") != 0 || !th_pid_uses(de->d_name, dir)) {
+			continue;
+		}
+		n++;
+		if (!kill_them) {
+			continue;
+		}
+		/* Its process (a group leader) and that group first, then the holder. */
+		snprintf(path, sizeof(path), "/proc/%s/task/%s/children", de->d_name, de->d_name);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		ssize_t k = fd >= 0 ? read(fd, kids, sizeof(kids) - 1) : -1;
+		if (fd >= 0) {
+			close(fd);
+		}
+		kids[k > 0 ? k : 0] = '\0';
+		for (char *save = NULL, *tok = strtok_r(kids, " \n", &save); tok != NULL;
+		     tok = strtok_r(NULL, " \n", &save)) {
+			pid_t kid = (pid_t)atoi(tok);
+			kill(-kid, SIGKILL);
+			kill(kid, SIGKILL);
+		}
+		kill((pid_t)atoi(de->d_name), SIGKILL);
+	}
+	if (d != NULL) {
+		closedir(d);
+	}
+	return (n);
+}
+
+int
+th_kill_holders(const char *dir)
+{
+	return (th_holders(dir, true));
+}
+
+int
+th_holders_left(const char *dir, int ms)
+{
+	int n;
+
+	for (int64_t end = util_now_ms() + ms; (n = th_holders(dir, false)) > 0 && util_now_ms() < end;) {
+		th_sleep_ms(20);
+	}
+	return (n);
+}
+
 void
 th_server_cleanup(th_server *s)
 {
@@ -245,6 +362,8 @@ th_server_cleanup(th_server *s)
 		th_server_stop(s);
 	}
 	if (s->dir[0] != '\0') {
+		/* Holders a test left running (a crash, or keep at shutdown), with their processes. */
+		th_kill_holders(s->dir);
 		th_rmrf(s->dir);
 		s->dir[0] = '\0';
 	}
@@ -509,4 +628,71 @@ int
 th_zombies_of(pid_t pid)
 {
 	return (th_count_procs(th_match_zombie, &pid));
+}
+
+/* Runs `sandproc attach id` on a new PTY; returns its pid and the master fd. */
+pid_t
+th_attach_spawn(th_server *s, const char *id, int *master)
+{
+	struct winsize ws = { .ws_row = 20, .ws_col = 70 };
+	pid_t pid = forkpty(master, NULL, NULL, &ws);
+
+	if (pid == 0) {
+		execl(SANDPROC_CLI_PATH, "sandproc", "--server", s->url, "--events", s->events, "attach", id,
+		    (char *)NULL);
+		_exit(127);
+	}
+	return (pid);
+}
+
+/* Reads the attach's terminal until needle shows (or 10 s); keeps what was read. */
+bool
+th_pty_expect(int master, char *seen, size_t cap, size_t *len, const char *needle)
+{
+	int64_t deadline = th_now_ms() + 10000;
+
+	while (th_now_ms() < deadline) {
+		seen[*len] = '\0';
+		if (strstr(seen, needle) != NULL) {
+			return (true);
+		}
+		struct pollfd pfd = { .fd = master, .events = POLLIN };
+		if (poll(&pfd, 1, 100) <= 0) {
+			continue;
+		}
+		ssize_t n = read(master, seen + *len, cap - 1 - *len);
+		if (n <= 0) {
+			break;
+		}
+		*len += (size_t)n;
+		if (*len > cap / 2) {
+			/* Keep the tail only. */
+			memmove(seen, seen + *len - cap / 4, cap / 4);
+			*len = cap / 4;
+		}
+	}
+	seen[*len] = '\0';
+	return (strstr(seen, needle) != NULL);
+}
+
+int
+th_attach_wait(pid_t pid, int master)
+{
+	char buf[4096];
+	int st = 0;
+	int64_t deadline = th_now_ms() + 10000;
+
+	while (waitpid(pid, &st, WNOHANG) == 0) {
+		if (th_now_ms() > deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			return (-1);
+		}
+		/* Keep the PTY drained so the attach never blocks writing. */
+		struct pollfd pfd = { .fd = master, .events = POLLIN };
+		if (poll(&pfd, 1, 50) > 0 && read(master, buf, sizeof(buf)) < 0 && errno != EAGAIN) {
+			th_sleep_ms(10);
+		}
+	}
+	return (WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 }

@@ -81,8 +81,12 @@ void th_server_start(th_server *s, bool tcp);
 void th_server_stop(th_server *s);
 /* SIGKILL: a crash. Its children are left running. Keeps the dir. */
 void th_server_crash(th_server *s);
-/* Stops (if running) and removes the temp dir. */
+/* Stops (if running), kills holders left running on its data and removes the temp dir. */
 void th_server_cleanup(th_server *s);
+/* SIGKILLs every sandproc-holder with a file open under dir, and its process's group; how many. */
+int th_kill_holders(const char *dir);
+/* Waits up to ms for the holders on dir to go by themselves; how many are left. */
+int th_holders_left(const char *dir, int ms);
 
 /* A second client on the same server (for other threads). */
 sp_client *th_client(th_server *s);
@@ -129,6 +133,13 @@ int th_zombies_of(pid_t pid);
 /* Milliseconds of a monotonic clock. */
 int64_t th_now_ms(void);
 void th_sleep_ms(int ms);
+
+/* Runs `sandproc attach id` against s on a new PTY (70x20); returns its pid, *master its terminal. */
+pid_t th_attach_spawn(th_server *s, const char *id, int *master);
+/* Reads a terminal until needle shows (or 10 s), keeping what was read in seen (*len bytes). */
+bool th_pty_expect(int master, char *seen, size_t cap, size_t *len, const char *needle);
+/* Waits (10 s at most, keeping the terminal drained) for the attach to exit; its exit code or -1. */
+int th_attach_wait(pid_t pid, int master);
 
 /* Path of the test child helper (see testchild.c) and of the CLI. */
 extern const char *th_testchild;

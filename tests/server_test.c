@@ -321,6 +321,9 @@ test_crash_reattaches_live_and_settles_gone(void)
 	const char *sleeper[] = { "sleep", "60", NULL };
 	const char *brief[] = { "sleep", "0.3", NULL };
 
+	/* Children of the server itself (holders keep more: see holder_test.c). */
+	s.args[0] = "--backend";
+	s.args[1] = "direct";
 	th_server_start(&s, false);
 	th_start(&s, sleeper, &live);
 	th_start(&s, brief, &gone);

@@ -270,73 +270,6 @@ test_stop_ends_every_job_of_a_tty_shell(void)
 	CHECK_INT(th_group_settled(p.pid, true), 0);
 }
 
-/* Runs `sandproc attach id` on a new PTY; returns its pid and the master fd. */
-static pid_t
-attach_spawn(const char *id, int *master)
-{
-	struct winsize ws = { .ws_row = 20, .ws_col = 70 };
-	pid_t pid = forkpty(master, NULL, NULL, &ws);
-
-	if (pid == 0) {
-		execl(SANDPROC_CLI_PATH, "sandproc", "--server", srv.url, "--events", srv.events, "attach",
-		    id, (char *)NULL);
-		_exit(127);
-	}
-	return (pid);
-}
-
-/* Reads the attach's terminal until needle shows (or 10 s); keeps what was read. */
-static bool
-attach_expect(int master, char *seen, size_t cap, size_t *len, const char *needle)
-{
-	int64_t deadline = th_now_ms() + 10000;
-
-	while (th_now_ms() < deadline) {
-		seen[*len] = '\0';
-		if (strstr(seen, needle) != NULL) {
-			return (true);
-		}
-		struct pollfd pfd = { .fd = master, .events = POLLIN };
-		if (poll(&pfd, 1, 100) <= 0) {
-			continue;
-		}
-		ssize_t n = read(master, seen + *len, cap - 1 - *len);
-		if (n <= 0) {
-			break;
-		}
-		*len += (size_t)n;
-		if (*len > cap / 2) {
-			/* Keep the tail only. */
-			memmove(seen, seen + *len - cap / 4, cap / 4);
-			*len = cap / 4;
-		}
-	}
-	seen[*len] = '\0';
-	return (strstr(seen, needle) != NULL);
-}
-
-static int
-attach_exit_code(pid_t pid, int master)
-{
-	char buf[4096];
-	int st = 0;
-	int64_t deadline = th_now_ms() + 10000;
-
-	while (waitpid(pid, &st, WNOHANG) == 0) {
-		if (th_now_ms() > deadline) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &st, 0);
-			return (-1);
-		}
-		/* Keep the PTY drained so the attach never blocks writing. */
-		struct pollfd pfd = { .fd = master, .events = POLLIN };
-		if (poll(&pfd, 1, 50) > 0 && read(master, buf, sizeof(buf)) < 0 && errno != EAGAIN) {
-			th_sleep_ms(10);
-		}
-	}
-	return (WIFEXITED(st) ? WEXITSTATUS(st) : -1);
-}
-
 /*
  * Starts an interactive bash on a TTY, has it print what cmd prints (shown
  * must appear), then attaches to it: output from before the attach must
@@ -352,8 +285,8 @@ attach_to_shell(sandproc_v1_Process *p, const char *cmd, const char *shown, int 
 	start_tty(argv, 80, 24, p);
 	CHECK_OK(srv.c, send_input(p->id, cmd, false));
 	CHECK(wait_for_output(p->id, shown));
-	pid_t pid = attach_spawn(p->id, master);
-	CHECK(attach_expect(*master, seen, cap, len, shown));
+	pid_t pid = th_attach_spawn(&srv, p->id, master);
+	CHECK(th_pty_expect(*master, seen, cap, len, shown));
 	return (pid);
 }
 
@@ -369,9 +302,9 @@ test_attach_types_reads_and_exits_with_the_code(void)
 
 	/* The attach took the local window size. */
 	CHECK(write(master, "stty size\r", 10) == 10);
-	CHECK(attach_expect(master, seen, sizeof(seen), &len, "20 70"));
+	CHECK(th_pty_expect(master, seen, sizeof(seen), &len, "20 70"));
 	CHECK(write(master, "echo typed-$((6*7))\r", 20) == 20);
-	CHECK(attach_expect(master, seen, sizeof(seen), &len, "typed-42"));
+	CHECK(th_pty_expect(master, seen, sizeof(seen), &len, "typed-42"));
 	/* The local window changes: attach gets SIGWINCH and resizes the process's terminal. */
 	struct winsize ws = { .ws_row = 33, .ws_col = 91 };
 	CHECK(ioctl(master, TIOCSWINSZ, &ws) == 0);
@@ -384,9 +317,9 @@ test_attach_types_reads_and_exits_with_the_code(void)
 	CHECK_INT(now.cols, 91);
 	CHECK_INT(now.rows, 33);
 	CHECK(write(master, "stty size\r", 10) == 10);
-	CHECK(attach_expect(master, seen, sizeof(seen), &len, "33 91"));
+	CHECK(th_pty_expect(master, seen, sizeof(seen), &len, "33 91"));
 	CHECK(write(master, "exit 3\r", 7) == 7);
-	CHECK_INT(attach_exit_code(pid, master), 3);
+	CHECK_INT(th_attach_wait(pid, master), 3);
 	close(master);
 	th_wait(&srv, p.id, &got);
 	CHECK_INT(got.exit_code, 3);
@@ -402,7 +335,7 @@ test_attach_detach_key_leaves_it_running(void)
 	pid_t pid =
 	    attach_to_shell(&p, "echo ready-$((1+1))\n", "ready-2", &master, seen, sizeof(seen), &len);
 	CHECK(write(master, "\x1d", 1) == 1);
-	CHECK_INT(attach_exit_code(pid, master), 0);
+	CHECK_INT(th_attach_wait(pid, master), 0);
 	close(master);
 	CHECK_OK(srv.c, th_get(&srv, p.id, &got));
 	CHECK_INT(got.state, sandproc_v1_State_STATE_RUNNING);

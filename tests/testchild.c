@@ -91,6 +91,20 @@ main(int argc, char **argv)
 		free(buf);
 		return (0);
 	}
+	if (argc == 3 && strcmp(argv[1], "count") == 0) {
+		/* Numbered lines, one every ms milliseconds, forever; every tenth also on stderr. */
+		int ms = atoi(argv[2]);
+		char line[32];
+		for (unsigned long i = 1;; i++) {
+			int n = snprintf(line, sizeof(line), "%lu\n", i);
+			write_all(1, line, (size_t)n);
+			if (i % 10 == 0) {
+				write_all(2, line, (size_t)n);
+			}
+			struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+			nanosleep(&ts, NULL);
+		}
+	}
 	if (argc == 2 && strcmp(argv[1], "echo") == 0) {
 		char buf[4096];
 		ssize_t n;

@@ -33,6 +33,7 @@ rpc_processes_set_config(sp_call *call, const sandproc_v1_SetConfigRequest *req,
 		    errors_text(rv), store_errmsg());
 	} else {
 		config_holder_set(&srv->cfg, rep);
+		supervisor_config_changed(srv->sup);
 	}
 	pthread_mutex_unlock(&srv->set_config_mu);
 	return (code);

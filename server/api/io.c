@@ -44,6 +44,15 @@ rpc_processes_logs(sp_call *call, const sandproc_v1_LogsRequest *req, sandproc_v
 		                                          : (size_t)req->max_bytes,
 		.max_entries = sizeof(rep->entries) / sizeof(rep->entries[0]),
 	};
+	/*
+	 * A running process's entries as far as the server has published them
+	 * (to the feed, the screen, waiters): a holder writes the log a moment
+	 * before its entries reach us, and a reader must not see further than
+	 * Screen or a follower can.
+	 */
+	if (rec.state == sandproc_v1_State_STATE_RUNNING) {
+		q.capped = supervisor_seen_seq(call->srv->sup, req->id, &q.upto_seq);
+	}
 	if ((rv = logfile_read(call->srv->log_dir, req->id, &q, rep, call->arena)) != 0) {
 		return (
 		    sp_call_error(call, errors_status(rv), "%s: reading logs: %s", req->id, errors_text(rv)));

@@ -165,6 +165,7 @@ rpc_processes_delete(sp_call *call, const sandproc_v1_DeleteRequest *req, sandpr
 	if ((rv = store_delete_process(call->srv->store, req->id)) != 0) {
 		return (api_store_error(call, rv, req->id));
 	}
+	supervisor_forget(call->srv->sup, req->id);
 	if ((rv = logfile_remove(call->srv->log_dir, req->id)) != 0) {
 		return (sp_call_error(
 		    call, SP_INTERNAL, "%s: record deleted, logs not: %s", req->id, errors_text(rv)));

@@ -42,7 +42,7 @@ spawn_fail(char *err, size_t errlen, int *errnum, int code, int e, const char *f
  * "not found" and "permission denied" are told apart and reported here.
  * A name with a slash is used as given (relative to the child's cwd).
  */
-static int
+int
 spawn_resolve(const char *name, const char *path, const char *cwd, char *out, size_t outlen, int *errnum,
     char *err, size_t errlen)
 {
@@ -100,7 +100,18 @@ spawn_resolve(const char *name, const char *path, const char *cwd, char *out, si
 	    name, strerror(ENOENT)));
 }
 
-static int
+const char *
+spawn_env_path(const char *const *env)
+{
+	for (; env != NULL && *env != NULL; env++) {
+		if (strncmp(*env, "PATH=", 5) == 0) {
+			return (*env + 5);
+		}
+	}
+	return (NULL);
+}
+
+int
 spawn_check_cwd(const char *cwd, int *errnum, char *err, size_t errlen)
 {
 	struct stat st;
@@ -227,11 +238,7 @@ spawn_start(const spawn_spec *o, spawn_child *c, int *errnum, char *err, size_t 
 	if (cwd != NULL && (code = spawn_check_cwd(cwd, errnum, err, errlen)) != SP_OK) {
 		return (code);
 	}
-	for (const char *const *e = o->env; e != NULL && *e != NULL; e++) {
-		if (strncmp(*e, "PATH=", 5) == 0) {
-			path_env = *e + 5;
-		}
-	}
+	path_env = spawn_env_path(o->env);
 	if ((code = spawn_resolve(o->argv[0], path_env, cwd, exe, sizeof(exe), errnum, err, errlen)) !=
 	    SP_OK) {
 		return (code);

@@ -48,6 +48,21 @@ typedef struct spawn_child {
  */
 int spawn_start(const spawn_spec *o, spawn_child *c, int *errnum, char *err, size_t errlen);
 
+/*
+ * Resolves name like execvp would, on path (NULL: a default PATH), with a
+ * relative entry or a name with a slash taken from cwd: the executable's
+ * path into out. SP_OK, or SP_NOT_FOUND / SP_PERMISSION_DENIED /
+ * SP_INVALID_ARGUMENT with the cause in err (*errnum its errno).
+ */
+int spawn_resolve(const char *name, const char *path, const char *cwd, char *out, size_t outlen, int *errnum,
+    char *err, size_t errlen);
+
+/* Checks cwd is a directory we may enter; SP_OK or a status with the cause in err. */
+int spawn_check_cwd(const char *cwd, int *errnum, char *err, size_t errlen);
+
+/* PATH's value in a NULL-terminated environment, or NULL. */
+const char *spawn_env_path(const char *const *env);
+
 /* Closes whatever fds c still holds (not the pid: see the supervisor). */
 void spawn_close_fds(spawn_child *c);
 

@@ -31,6 +31,9 @@ log_collect_one(void *arg, const log_hdr *h, int file, uint64_t data_off)
 {
 	log_collect *c = arg;
 
+	if (c->q->capped && h->seq > c->q->upto_seq) {
+		return;
+	}
 	if (h->seq > c->last_seq) {
 		c->last_seq = h->seq;
 	}

@@ -19,6 +19,8 @@ typedef struct logfile_query {
 	sandproc_v1_Stream stream; /* 0 or COMBINED = all */
 	size_t max_bytes;
 	size_t max_entries;
+	bool capped; /* only entries up to upto_seq exist (the rest are not published yet) */
+	uint64_t upto_seq;
 } logfile_query;
 
 /*

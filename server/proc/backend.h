@@ -26,18 +26,25 @@ typedef struct workq workq;
 
 /* How a child ended, as far as the backend knows. */
 typedef struct child_exit {
-	bool known;    /* false: the status could not be read (not our child, or gone) */
-	int wstatus;   /* waitpid status when known */
-	int64_t at_ms; /* wall clock of the end; 0 = now */
+	bool known;        /* false: the status could not be read (not our child, or gone) */
+	int wstatus;       /* waitpid status when known */
+	int64_t at_ms;     /* wall clock of the end; 0 = now */
+	uint64_t lost;     /* output bytes the backend could not store (one that stores output itself) */
+	int lost_errno;    /* why */
+	const char *why;   /* when not known: what happened, for the record's error (NULL: the default) */
+	bool left_running; /* reattach: it runs but cannot be managed (why says why); the record stays running
+	                    */
 } child_exit;
 
 typedef struct backend_ops {
 	const char *name;
+	/* The backend writes the log itself (a holder): the server's log sink is left out. */
+	bool stores_output;
 	/*
 	 * Starts p's child from spec (on a worker thread). On success sets
-	 * p->pid, p->origin and p->in_fd (stdin pipe, PTY master, or -1); the
-	 * child runs but is not watched yet. On failure returns an sp_status
-	 * with the cause in err.
+	 * p->pid, p->origin and p->in_fd (stdin pipe, PTY master, or -1), and
+	 * p->seq when it stores output itself; the child runs but is not
+	 * watched yet. On failure returns an sp_status with the cause in err.
 	 */
 	int (*start)(backend *b, proc *p, const spawn_spec *spec, char *err, size_t errlen);
 	/* Starts reading p's output and watching its end (after its start event went out). */
@@ -56,10 +63,19 @@ typedef struct backend_ops {
 	void (*close_stdin)(backend *b, proc *p);
 	/*
 	 * Takes p (a record found running at start) back; true when its child
-	 * is still there and now watched, false when it is gone (*gone says what
-	 * is known of its end).
+	 * is reachable (watch follows; an end that came while the server was
+	 * down is reported then), false when it is gone (*gone says what is
+	 * known of its end). Sets p->pid, p->in_fd, p->seq as start does.
 	 */
 	bool (*reattach)(backend *b, proc *p, const store_origin *o, child_exit *gone);
+	/* p's final record is stored (store thread): a backend that keeps the status may let go of it. */
+	void (*stored)(backend *b, proc *p);
+	/* Lets go of a running p without ending it (a clean shutdown that keeps processes). */
+	void (*detach)(backend *b, proc *p);
+	/* Forgets what the backend keeps for an ended process id (Delete). */
+	void (*forget)(backend *b, const char *id);
+	/* The log size limit changed. */
+	void (*log_limit)(backend *b, proc *p, uint64_t max_bytes);
 	/* Ends p now, reporting it ended (shutdown: it would not die in time). Loop thread. */
 	void (*force_end)(backend *b, proc *p);
 	/* p has ended: lets go of its child (reaps it). Its state stays until free_child. */
@@ -78,5 +94,13 @@ struct backend {
 
 /* The direct backend: children of the server itself. */
 int direct_backend_new(backend **out, supervisor *s, loop *lp, workq *wq);
+
+/*
+ * The held backend: each child held by a sandproc-holder (holder_path)
+ * that outlives the server; holders' sockets and exit files live in
+ * run_dir.
+ */
+int held_backend_new(backend **out, supervisor *s, loop *lp, workq *wq, const char *holder_path,
+    const char *run_dir, const char *log_dir, char *err, size_t errlen);
 
 #endif

@@ -71,8 +71,20 @@ supervisor_output(
 	pthread_mutex_unlock(&s->mu);
 }
 
-/* The final record of p, from how its child ended and why. Caller holds s->mu. */
-static void
+void
+supervisor_skip_to(supervisor *s, proc *p, uint64_t seq)
+{
+	pthread_mutex_lock(&p->emit_mu);
+	if (seq > p->seq) {
+		p->seq = seq;
+	}
+	pthread_mutex_unlock(&p->emit_mu);
+	pthread_mutex_lock(&s->mu);
+	p->seen_seq = seq > p->seen_seq ? seq : p->seen_seq;
+	pthread_mutex_unlock(&s->mu);
+}
+
+void
 sup_final_record(proc *p, const child_exit *e)
 {
 	sandproc_v1_Process *r = &p->rec;
@@ -88,8 +100,9 @@ sup_final_record(proc *p, const child_exit *e)
 		r->exit_code = -1;
 		r->signal = p->stop_requested ? p->stop_signal : 0;
 		snprintf(r->error, sizeof(r->error), "%s",
-		    p->stop_requested ? p->stop_reason
-		                      : "exit status unknown: re-attached after a server restart");
+		    p->stop_requested    ? p->stop_reason
+		        : e->why != NULL ? e->why
+		                         : "exit status unknown: re-attached after a server restart");
 	} else if (WIFSIGNALED(st)) {
 		r->state = sandproc_v1_State_STATE_KILLED;
 		r->exit_code = -1;
@@ -121,6 +134,11 @@ supervisor_ended(supervisor *s, proc *p, const child_exit *e)
 {
 	pthread_mutex_lock(&s->mu);
 	p->refs++; /* the table's may go as soon as the store has the record */
+	if (e->lost > 0) {
+		/* What a backend that stores output itself could not store. */
+		p->losses.err = p->losses.bytes == 0 ? e->lost_errno : p->losses.err;
+		p->losses.bytes += e->lost;
+	}
 	sup_final_record(p, e);
 	p->stdin_open = false;
 	pthread_mutex_unlock(&s->mu);
@@ -163,6 +181,10 @@ sup_stored(void *arg)
 	proc *p = arg;
 	supervisor *s = p->s;
 
+	/* A backend that keeps the status (a holder) may let go of it now. */
+	if (s->be->ops->stored != NULL) {
+		s->be->ops->stored(s->be, p);
+	}
 	pthread_mutex_lock(&s->mu);
 	p->stored = true;
 	if (p->phase == PHASE_ENDED) {

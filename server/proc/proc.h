@@ -108,6 +108,8 @@ void sup_emit_record(supervisor *s, proc *p, event_kind kind);
 void sup_arm_timeout(supervisor *s, proc *p);
 /* Sinks for p: log (when the backend does not store output itself), screen, feed, store. */
 int sup_make_sinks(supervisor *s, proc *p, bool log_output, uint64_t *last_seq);
+/* The final record of p, from how its child ended and why (caller holds s->mu, or owns p alone). */
+void sup_final_record(proc *p, const child_exit *e);
 /* Called by the store once p's final record is written. */
 void sup_stored(void *arg);
 

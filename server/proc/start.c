@@ -99,7 +99,8 @@ supervisor_start(supervisor *s, const start_plan *plan, sandproc_v1_Process *out
 		return (code);
 	}
 	/* From here the child runs: every failure kills it (abandon) before saying so. */
-	if ((rv = sup_make_sinks(s, p, true, &last_seq)) != 0) {
+	bool stores = s->be->ops->stores_output;
+	if ((rv = sup_make_sinks(s, p, !stores, &last_seq)) != 0) {
 		s->be->ops->abandon(s->be, p);
 		logfile_remove(s->cfg.log_dir, p->id);
 		supervisor_release(s);
@@ -108,7 +109,8 @@ supervisor_start(supervisor *s, const start_plan *plan, sandproc_v1_Process *out
 		proc_free(p);
 		return (code);
 	}
-	p->seq = p->seen_seq = last_seq;
+	/* A backend that stores output itself said where its log stands. */
+	p->seq = p->seen_seq = stores ? p->seq : last_seq;
 	p->stdin_open = p->in_fd >= 0;
 	p->rec.pid = p->pid;
 	p->rec.state = sandproc_v1_State_STATE_RUNNING;

@@ -45,8 +45,13 @@ supervisor_new(supervisor **out, const supervisor_config *c, char *err, size_t e
 		runs_close(s->run_table);
 		goto fail;
 	}
-	if ((rv = direct_backend_new(&s->be, s, s->lp, c->wq)) != 0) {
+	if (c->backend != NULL && strcmp(c->backend, "holder") == 0) {
+		rv = held_backend_new(
+		    &s->be, s, s->lp, c->wq, c->holder_path, c->run_dir, c->log_dir, err, errlen);
+	} else if ((rv = direct_backend_new(&s->be, s, s->lp, c->wq)) != 0) {
 		snprintf(err, errlen, "backend: %s", strerror(rv));
+	}
+	if (rv != 0) {
 		loop_free(s->lp);
 		runs_close(s->run_table);
 		goto fail;
@@ -92,14 +97,78 @@ sup_on_shutdown_due(timer *t)
 	} while (n == sizeof(late) / sizeof(late[0]));
 }
 
+/* A shutdown that keeps processes: on the loop thread, so no packet of theirs is being read meanwhile. */
+typedef struct sup_keep_job {
+	loop_job job;
+	supervisor *s;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;
+	size_t kept;
+} sup_keep_job;
+
+static void
+sup_detach_all(loop_job *job)
+{
+	sup_keep_job *k = containerof(job, sup_keep_job, job);
+	supervisor *s = k->s;
+
+	pthread_mutex_lock(&s->mu);
+	for (size_t b = 0; b < s->buckets; b++) {
+		for (proc *p = s->table[b]; p != NULL; p = p->hnext) {
+			if (p->phase == PHASE_RUNNING) {
+				/* Its record stays "running": the next server takes it back from its holder.
+				 */
+				s->be->ops->detach(s->be, p);
+				loop_cancel(s->lp, &p->kill_timer);
+				loop_cancel(s->lp, &p->timeout_timer);
+				p->kill_armed = p->timeout_armed = false;
+				k->kept++;
+			}
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_lock(&k->mu);
+	k->done = true;
+	pthread_cond_signal(&k->cv);
+	pthread_mutex_unlock(&k->mu);
+}
+
+bool
+supervisor_can_keep(const supervisor *s)
+{
+	return (s->be->ops->detach != NULL);
+}
+
 void
-supervisor_stop(supervisor *s, int grace_ms)
+supervisor_stop(supervisor *s, int grace_ms, bool keep)
 {
 	char(*ids)[32] = NULL;
 	size_t n = 0;
 
 	pthread_mutex_lock(&s->mu);
 	s->stopping = true;
+	pthread_mutex_unlock(&s->mu);
+	if (keep && supervisor_can_keep(s)) {
+		sup_keep_job k = { .job.fn = sup_detach_all, .s = s };
+		pthread_mutex_init(&k.mu, NULL);
+		pthread_cond_init(&k.cv, NULL);
+		/* A Run is a call's child: its caller is gone, so it goes too. */
+		runs_stop(s->run_table, SIGKILL);
+		loop_post(s->lp, &k.job);
+		pthread_mutex_lock(&k.mu);
+		while (!k.done) {
+			pthread_cond_wait(&k.cv, &k.mu);
+		}
+		pthread_mutex_unlock(&k.mu);
+		pthread_cond_destroy(&k.cv);
+		pthread_mutex_destroy(&k.mu);
+		if (k.kept > 0) {
+			util_log("%zu processes left running for the next server", k.kept);
+		}
+		return;
+	}
+	pthread_mutex_lock(&s->mu);
 	if (s->live > 0 && (ids = calloc(s->live, sizeof(*ids))) != NULL) {
 		for (size_t b = 0; b < s->buckets; b++) {
 			for (proc *p = s->table[b]; p != NULL; p = p->hnext) {
@@ -129,6 +198,34 @@ supervisor_stop(supervisor *s, int grace_ms)
 	}
 	pthread_mutex_unlock(&s->mu);
 	loop_cancel(s->lp, &s->shutdown_timer);
+}
+
+void
+supervisor_config_changed(supervisor *s)
+{
+	sandproc_v1_Config c;
+
+	if (s->be->ops->log_limit == NULL) {
+		return; /* the direct backend reads the settings as it writes */
+	}
+	config_holder_get(s->cfg.cfg, &c);
+	pthread_mutex_lock(&s->mu);
+	for (size_t b = 0; b < s->buckets; b++) {
+		for (proc *p = s->table[b]; p != NULL; p = p->hnext) {
+			if (p->phase == PHASE_RUNNING) {
+				s->be->ops->log_limit(s->be, p, c.max_log_bytes_per_process);
+			}
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
+void
+supervisor_forget(supervisor *s, const char *id)
+{
+	if (s->be->ops->forget != NULL) {
+		s->be->ops->forget(s->be, id);
+	}
 }
 
 void

@@ -38,6 +38,10 @@ typedef struct supervisor_config {
 	workq *wq;
 	const char *data_dir;
 	const char *log_dir;
+	/* How children are held: "holder" (outlive the server) or "direct". */
+	const char *backend;
+	const char *holder_path; /* the sandproc-holder program */
+	const char *run_dir;     /* holders' sockets and exit files */
 } supervisor_config;
 
 /* Creates the supervisor, its loop thread and its (direct) backend. */
@@ -50,11 +54,22 @@ int supervisor_new(supervisor **out, const supervisor_config *c, char *err, size
 void supervisor_reconcile(supervisor *s);
 
 /*
- * Stops every running process and Run (SIGTERM, SIGKILL after grace_ms),
- * waits until their ends are recorded, and stops the loop. Calls made
- * afterwards find no live process and start none.
+ * Stops every Run, and every running process (SIGTERM, SIGKILL after
+ * grace_ms) unless keep: kept processes are let go of as they are, still
+ * running and recorded so, for the next server to take back. Waits until
+ * the ends are recorded. Calls made afterwards find no live process and
+ * start none.
  */
-void supervisor_stop(supervisor *s, int grace_ms);
+void supervisor_stop(supervisor *s, int grace_ms, bool keep);
+
+/* Whether the backend can keep processes across a shutdown (holders can). */
+bool supervisor_can_keep(const supervisor *s);
+
+/* The settings changed: what running processes were started with follows. */
+void supervisor_config_changed(supervisor *s);
+
+/* Forgets what the backend keeps for ended process id (its record is being deleted). */
+void supervisor_forget(supervisor *s, const char *id);
 
 /* Frees a stopped supervisor once no handler can call it any more. */
 void supervisor_free(supervisor *s);
@@ -134,6 +149,12 @@ void supervisor_release(supervisor *s);
  */
 int supervisor_run_attach(supervisor *s, pid_t pid);
 void supervisor_run_detach(supervisor *s, int slot);
+
+/*
+ * The newest output entry of process id that went through its stream (so
+ * the feed, the screen and waiters have it); false when id is not held.
+ */
+bool supervisor_seen_seq(supervisor *s, const char *id, uint64_t *seq);
 
 /* Managed processes not yet ended. */
 uint32_t supervisor_running(supervisor *s);

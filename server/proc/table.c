@@ -216,6 +216,19 @@ supervisor_overlay(supervisor *s, sandproc_v1_Process *rec)
 	pthread_mutex_unlock(&s->mu);
 }
 
+bool
+supervisor_seen_seq(supervisor *s, const char *id, uint64_t *seq)
+{
+	proc *p;
+
+	pthread_mutex_lock(&s->mu);
+	if ((p = sup_find(s, id)) != NULL) {
+		*seq = p->seen_seq;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return (p != NULL);
+}
+
 uint32_t
 supervisor_running(supervisor *s)
 {
@@ -370,9 +383,11 @@ void
 sup_arm_timeout(supervisor *s, proc *p)
 {
 	if (p->rec.timeout_s > 0) {
+		/* From its start: a process taken back after a restart has had some of its time. */
+		int64_t left = p->rec.started_at_ms + (int64_t)p->rec.timeout_s * 1000 - util_now_ms();
 		p->timeout_armed = true;
 		p->timeout_timer.fn = sup_on_timeout;
-		loop_arm(s->lp, &p->timeout_timer, util_mono_ms() + (int64_t)p->rec.timeout_s * 1000);
+		loop_arm(s->lp, &p->timeout_timer, util_mono_ms() + (left > 0 ? left : 0));
 	}
 }
 

@@ -1174,6 +1174,49 @@ rss_kb(pid_t pid)
 	return (kb);
 }
 
+/* Proportional set size of pid, in KiB (shared pages divided among their users), or -1. */
+static long
+pss_kb(pid_t pid)
+{
+	char path[64], line[256];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
+	if ((f = fopen(path, "r")) == NULL) {
+		return (-1);
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, "Pss:", 4) == 0) {
+			kb = atol(line + 4);
+		}
+	}
+	fclose(f);
+	return (kb);
+}
+
+/* The parent of pid: for a held process, its sandproc-holder (0 when that is the server itself). */
+static pid_t
+holder_of(pid_t pid, pid_t server)
+{
+	char path[64], buf[512];
+	int ppid = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL) {
+		return (0);
+	}
+	if (fgets(buf, sizeof(buf), f) != NULL) {
+		char *rp = strrchr(buf, ')');
+		if (rp != NULL) {
+			sscanf(rp + 2, "%*c %d", &ppid);
+		}
+	}
+	fclose(f);
+	return (ppid == (int)server ? 0 : (pid_t)ppid);
+}
+
 static int
 cmd_memory_ours(const char *url, pid_t server, int n)
 {
@@ -1195,14 +1238,29 @@ cmd_memory_ours(const char *url, pid_t server, int n)
 	}
 	usleep(500000);
 	long after = rss_kb(server);
+	/* Held processes cost their holders too: those count, whole (PSS: shared pages divided). */
+	long holders_kb = 0;
+	int held = 0;
+	for (int i = 0; i < n; i++) {
+		sandproc_v1_GetRequest g = { 0 };
+		strcpy(g.id, ids[i]);
+		pid_t h;
+		if (sp_processes_get(c, &g, &p, 0) == SP_OK && (h = holder_of((pid_t)p.pid, server)) > 0) {
+			long k = pss_kb(h);
+			holders_kb += k > 0 ? k : 0;
+			held++;
+		}
+	}
 	for (int i = 0; i < n; i++) {
 		sandproc_v1_KillRequest k = { 0 };
 		strcpy(k.id, ids[i]);
 		k.wait_ms = 5000;
 		sp_processes_kill(c, &k, &p, 10000);
 	}
-	printf("{\"rss_before_kb\":%ld,\"rss_after_kb\":%ld,\"kb_per_process\":%.2f}\n", before, after,
-	    (double)(after - before) / n);
+	printf("{\"rss_before_kb\":%ld,\"rss_after_kb\":%ld,\"held\":%d,\"holder_pss_kb\":%.2f,"
+	       "\"kb_per_process\":%.2f}\n",
+	    before, after, held, held ? (double)holders_kb / held : 0.0,
+	    (double)(after - before + holders_kb) / n);
 	sp_client_free(c);
 	free(ids);
 	return (0);

@@ -353,6 +353,28 @@ test_tty_shell_screen_input_resize_and_attach_after_a_crash(void)
 	th_server_cleanup(&s);
 }
 
+/*
+ * Output the server fell behind on and the log no longer has (rolled away by
+ * max_log_bytes_per_process) is skipped, as Logs skips it, not waited for.
+ */
+static void
+test_output_rolled_out_of_the_log_before_the_server_saw_it(void)
+{
+	th_server s = { 0 };
+	const char *argv[] = { "sh", "-c", "head -c 200000000 /dev/zero | tr '\\0' a; echo tail", NULL };
+	sandproc_v1_Process a;
+	size_t len;
+
+	/* A writer faster than the server: its holder stops sending and catches it up from the log. */
+	start_keeping(&s);
+	a = start_argv(&s, argv, false); /* max_log_bytes_per_process: the default, 10 MiB */
+	uint8_t *out = th_finish(&s, a.id, 0, &len);
+	CHECK(len > 0 && len <= 20 << 20);
+	CHECK(len >= 5 && memcmp(out + len - 5, "tail\n", 5) == 0);
+	free(out);
+	th_server_cleanup(&s);
+}
+
 static void
 test_stderr_after_a_crash_does_not_kill_with_sigpipe(void)
 {
@@ -592,6 +614,8 @@ main(int argc, char **argv)
 		    test_ends_while_down_are_reported_with_code_signal_and_time },
 		{ "test_tty_shell_screen_input_resize_and_attach_after_a_crash",
 		    test_tty_shell_screen_input_resize_and_attach_after_a_crash },
+		{ "test_output_rolled_out_of_the_log_before_the_server_saw_it",
+		    test_output_rolled_out_of_the_log_before_the_server_saw_it },
 		{ "test_stderr_after_a_crash_does_not_kill_with_sigpipe",
 		    test_stderr_after_a_crash_does_not_kill_with_sigpipe },
 		{ "test_a_killed_holder_is_reported_and_nothing_hangs",

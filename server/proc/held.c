@@ -281,30 +281,34 @@ out:
 
 /* --- the stream ------------------------------------------------------------------------- */
 
-/* Emits the entries after p->seq up to seq from the log (the holder stored them; they were not sent). */
+/*
+ * Emits the entries after p->seq up to seq from the log (the holder stored
+ * them; they were not sent). Entries no longer there (a full disk, or rolled
+ * out of the log by max_log_bytes_per_process while the server caught up)
+ * are skipped, as Logs skips them.
+ */
 static void
 held_fill(held_child *hc, uint64_t seq)
 {
 	proc *p = hc->p;
 	held_backend *hb = hc->hb;
+	sp_arena *a = NULL;
 
 	while (p->seq < seq) {
-		sp_arena *a = sp_arena_new();
 		logfile_query q = { .after_seq = p->seq, .max_bytes = 4u << 20, .max_entries = 1024 };
-		if (a == NULL || logfile_read(hb->log_dir, p->id, &q, hb->page, a) != 0 ||
-		    hb->page->entries_count == 0) {
-			/* Not in the log (a full disk): nothing to deliver. */
-			sp_arena_free(a);
-			supervisor_skip_to(hb->b.s, p, seq);
-			return;
+		sp_arena_free(a);
+		if ((a = sp_arena_new()) == NULL || logfile_read(hb->log_dir, p->id, &q, hb->page, a) != 0 ||
+		    hb->page->entries_count == 0 || hb->page->entries[0].sequence > seq) {
+			break;
 		}
 		for (pb_size_t i = 0; i < hb->page->entries_count && hb->page->entries[i].sequence <= seq;
 		     i++) {
 			const sandproc_v1_LogEntry *e = &hb->page->entries[i];
 			supervisor_output(hb->b.s, p, e->stream, e->data.data, e->data.len, e->sequence);
 		}
-		sp_arena_free(a);
 	}
+	sp_arena_free(a);
+	supervisor_skip_to(hb->b.s, p, seq);
 }
 
 /* Takes ctl out of the loop's set (it stays open for the ACK). */

@@ -303,6 +303,8 @@ main(int argc, char **argv)
 	 * threshold and keeping them in per-thread heaps.
 	 */
 	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+	/* Fixing the threshold fixes trimming at 128 KiB: every big free would madvise. 4 MiB may stay. */
+	mallopt(M_TRIM_THRESHOLD, 4 * 1024 * 1024);
 	/* Blocked here, before any thread exists, so every thread inherits it; main sigwaits. */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);

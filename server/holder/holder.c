@@ -269,6 +269,7 @@ h_reap(holder *h)
 }
 
 static bool h_read(holder *h, int *fd, uint8_t stream);
+static void h_sock_room(int fd);
 static void h_signal(holder *h, int sig, bool whole);
 
 /* The leader has exited and its output is drained: record the end. */
@@ -477,12 +478,26 @@ h_accept(holder *h)
 	}
 	/* One server at a time: a new one means the old one is gone. */
 	h_drop_server(h);
+	h_sock_room(c);
 	h->ctl = c;
 	h->exit_sent = false;
 	h->greeted = false; /* nothing goes to it before its HELLO is answered */
 }
 
 /* --- starting ---------------------------------------------------------------------- */
+
+/*
+ * Room for output in flight to the server: the default (about three 64 KiB
+ * packets) has a fast writer fall behind, and catching up from the log
+ * costs the server a second read. A limit, not an allocation; the kernel
+ * caps it at net.core.wmem_max.
+ */
+static void
+h_sock_room(int fd)
+{
+	int bytes = HOLDER_SNDBUF;
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
+}
 
 /* The listening socket, bound through a path short enough for sun_path. */
 static int
@@ -769,6 +784,7 @@ h_hold(void)
 	h.ctl = 3;
 	h.greeted = true; /* the server that started us */
 	h_nonblock(h.ctl);
+	h_sock_room(h.ctl);
 	fcntl(h.ctl, F_SETFD, FD_CLOEXEC); /* the child must not get the server's socket */
 	h.out_fd = h.err_fd = h.in_fd = -1;
 	if ((spec = h_slurp(4, &len)) == NULL || !holder_spec_read(spec, len, &h.spec)) {

@@ -19,8 +19,9 @@
 
 #define HOLDER_VERSION 1
 /* Largest output entry a holder sends in one packet (the rest goes in the next). */
-#define HOLDER_CHUNK (64 * 1024)
+#define HOLDER_CHUNK (256 * 1024)
 #define HOLDER_PACKET_MAX (HOLDER_CHUNK + 256)
+#define HOLDER_SNDBUF (2 * 1024 * 1024) /* output in flight to the server, at most */
 
 typedef enum holder_msg {
 	/* holder -> server */

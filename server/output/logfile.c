@@ -34,7 +34,7 @@ logfile_paths(const char *dir, const char *id, char *path, char *path1, size_t s
 	return (n > 0 && (size_t)n < size && m > 0 && (size_t)m < size);
 }
 
-static void
+static bool
 log_note_last(void *arg, const log_hdr *h, int file, uint64_t data_off)
 {
 	uint64_t *last = arg;
@@ -43,6 +43,7 @@ log_note_last(void *arg, const log_hdr *h, int file, uint64_t data_off)
 	if (h->seq > *last) {
 		*last = h->seq;
 	}
+	return (true);
 }
 
 int
@@ -75,12 +76,12 @@ logfile_open(logfile **out, const char *dir, const char *id, uint64_t *last_seq)
 	}
 	/* Continue the sequence of an existing log (a process re-attached). */
 	if ((fd1 = open(lf->path1, O_RDONLY | O_CLOEXEC)) >= 0) {
-		logformat_scan(fd1, 1, log_note_last, &last);
+		logformat_scan(fd1, 1, 0, log_note_last, &last);
 		close(fd1);
 	}
 	int rfd = open(lf->path, O_RDONLY | O_CLOEXEC);
 	if (rfd >= 0) {
-		uint64_t good = logformat_scan(rfd, 0, log_note_last, &last);
+		uint64_t good = logformat_scan(rfd, 0, 0, log_note_last, &last);
 		struct stat st;
 		/* Drop a torn tail left by a crash so new entries stay readable. */
 		if (fstat(rfd, &st) == 0 && (uint64_t)st.st_size > good) {

@@ -46,10 +46,10 @@ logformat_parse_hdr(const uint8_t *p, log_hdr *h)
 }
 
 uint64_t
-logformat_scan(int fd, int file, log_visit_fn fn, void *arg)
+logformat_scan(int fd, int file, uint64_t from, log_visit_fn fn, void *arg)
 {
 	uint8_t buf[64 * 1024];
-	uint64_t base = 0, end;
+	uint64_t base = from, end;
 	size_t have = 0, pos = 0, want = sizeof(buf);
 	struct stat st;
 
@@ -77,7 +77,9 @@ logformat_scan(int fd, int file, log_visit_fn fn, void *arg)
 		if (data_off + h.len > end) {
 			return (base + pos); /* torn or still being written */
 		}
-		fn(arg, &h, file, data_off);
+		if (!fn(arg, &h, file, data_off)) {
+			return (base + pos);
+		}
 		if (pos + LOG_HDR + h.len <= have) {
 			pos += LOG_HDR + h.len;
 		} else {

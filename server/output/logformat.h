@@ -31,14 +31,16 @@ void logformat_put_hdr(uint8_t *p, uint32_t len, uint64_t seq, int64_t ts, uint8
 /* False when p is not a whole, sane header. */
 bool logformat_parse_hdr(const uint8_t *p, log_hdr *h);
 
-typedef void (*log_visit_fn)(void *arg, const log_hdr *h, int file, uint64_t data_off);
+/* Called for each entry; false stops the walk there. */
+typedef bool (*log_visit_fn)(void *arg, const log_hdr *h, int file, uint64_t data_off);
 
 /*
- * Walks the whole entries of an open log file, calling fn for each header
- * (with its data offset). A buffered reader: small entries cost no syscall
- * each, large ones are skipped with a seek. Returns the offset just past the
- * last whole entry.
+ * Walks the whole entries of an open log file from offset from (0, or just
+ * past an entry), calling fn for each header (with its data offset). A
+ * buffered reader: small entries cost no syscall each, large ones are
+ * skipped with a seek. Returns the offset just past the last whole entry
+ * (or, when fn stopped it, the offset of the entry it stopped at).
  */
-uint64_t logformat_scan(int fd, int file, log_visit_fn fn, void *arg);
+uint64_t logformat_scan(int fd, int file, uint64_t from, log_visit_fn fn, void *arg);
 
 #endif

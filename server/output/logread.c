@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "output/logformat.h"
@@ -26,35 +27,36 @@ typedef struct log_collect {
 	bool oom;
 } log_collect;
 
-static void
+static bool
 log_collect_one(void *arg, const log_hdr *h, int file, uint64_t data_off)
 {
 	log_collect *c = arg;
 
 	if (c->q->capped && h->seq > c->q->upto_seq) {
-		return;
+		return (false); /* a file's entries are in order: none after this one is wanted */
 	}
 	if (h->seq > c->last_seq) {
 		c->last_seq = h->seq;
 	}
 	if (h->seq <= c->q->after_seq) {
-		return;
+		return (true);
 	}
 	if (c->q->stream != sandproc_v1_Stream_STREAM_UNSPECIFIED &&
 	    c->q->stream != sandproc_v1_Stream_STREAM_COMBINED && h->stream != c->q->stream) {
-		return;
+		return (true);
 	}
 	if (c->n == c->cap) {
 		size_t ncap = c->cap ? c->cap * 2 : 256;
 		log_ref *nr = realloc(c->refs, ncap * sizeof(*nr));
 		if (nr == NULL) {
 			c->oom = true;
-			return;
+			return (false);
 		}
 		c->refs = nr;
 		c->cap = ncap;
 	}
 	c->refs[c->n++] = (log_ref){ h->seq, h->ts, data_off, h->len, h->stream, (uint8_t)file };
+	return (true);
 }
 
 static int
@@ -84,11 +86,30 @@ logfile_read(
 	 */
 	fds[0] = open(path, O_RDONLY | O_CLOEXEC);
 	fds[1] = open(path1, O_RDONLY | O_CLOEXEC);
-	if (fds[1] >= 0) {
-		logformat_scan(fds[1], 1, log_collect_one, &c);
+	uint64_t ino[2] = { 0, 0 }, from[2] = { 0, 0 };
+	bool skip1 = false;
+	for (int i = 0; i < 2; i++) {
+		struct stat st;
+		ino[i] = fds[i] >= 0 && fstat(fds[i], &st) == 0 ? (uint64_t)st.st_ino : 0;
+	}
+	logfile_cursor *cur = q->tail == 0 ? q->cursor : NULL;
+	if (cur != NULL && cur->valid && cur->seq <= q->after_seq && cur->ino != 0) {
+		/*
+		 * Files hold entries in order and .1 is older: every entry before the
+		 * cursor is at most its seq, so none is wanted; the scan starts there.
+		 */
+		if (cur->ino == ino[0]) {
+			skip1 = true;
+			from[0] = cur->off;
+		} else if (cur->ino == ino[1]) {
+			from[1] = cur->off;
+		}
+	}
+	if (fds[1] >= 0 && !skip1) {
+		logformat_scan(fds[1], 1, from[1], log_collect_one, &c);
 	}
 	if (fds[0] >= 0) {
-		logformat_scan(fds[0], 0, log_collect_one, &c);
+		logformat_scan(fds[0], 0, from[0], log_collect_one, &c);
 	}
 	if (c.oom) {
 		rv = ENOMEM;
@@ -130,25 +151,37 @@ logfile_read(
 		out->has_more = count < c.n;
 	}
 	out->entries_count = 0;
-	for (size_t i = first; i < first + count; i++) {
-		log_ref *r = &c.refs[i];
-		sandproc_v1_LogEntry *e = &out->entries[out->entries_count];
-		uint8_t *data = sp_arena_alloc(arena, r->len + 1);
-		int fd = fds[r->file];
-		if (data == NULL) {
+	for (size_t i = first, j; i < first + count; i = j) {
+		/* Entries that follow each other in one file come in one read, headers and all. */
+		uint64_t span = c.refs[i].len;
+		for (j = i + 1; j < first + count && c.refs[j].file == c.refs[i].file &&
+		     c.refs[j].off == c.refs[j - 1].off + c.refs[j - 1].len + LOG_HDR;
+		     j++) {
+			span += LOG_HDR + c.refs[j].len;
+		}
+		uint8_t *buf = sp_arena_alloc(arena, (size_t)span + 1);
+		if (buf == NULL) {
 			rv = ENOMEM;
 			goto done;
 		}
-		if (r->len > 0 && pread(fd, data, r->len, (off_t)r->off) != (ssize_t)r->len) {
+		if (span > 0 &&
+		    pread(fds[c.refs[i].file], buf, (size_t)span, (off_t)c.refs[i].off) != (ssize_t)span) {
 			rv = EIO;
 			goto done;
 		}
-		e->sequence = r->seq;
-		e->stream = (sandproc_v1_Stream)r->stream;
-		e->timestamp_ms = r->ts;
-		e->data.data = data;
-		e->data.len = r->len;
-		out->entries_count++;
+		for (size_t k = i; k < j; k++) {
+			log_ref *r = &c.refs[k];
+			sandproc_v1_LogEntry *e = &out->entries[out->entries_count++];
+			e->sequence = r->seq;
+			e->stream = (sandproc_v1_Stream)r->stream;
+			e->timestamp_ms = r->ts;
+			e->data.data = buf + (r->off - c.refs[i].off);
+			e->data.len = r->len;
+		}
+	}
+	if (cur != NULL && count > 0) {
+		log_ref *r = &c.refs[first + count - 1];
+		*cur = (logfile_cursor){ ino[r->file], r->off + r->len, r->seq, ino[r->file] != 0 };
 	}
 	if (out->has_more) {
 		out->next_sequence = c.refs[first + count - 1].seq;

@@ -13,6 +13,16 @@
 #include "sandproc/v1/processes.pb.h"
 #include "sp_pb.h"
 
+/*
+ * Where a read ended: just past the entry with sequence seq, in the file
+ * with inode ino. A reader going forward page by page keeps one, and each
+ * page then costs what it reads, not a scan of the whole log.
+ */
+typedef struct logfile_cursor {
+	uint64_t ino, off, seq;
+	bool valid;
+} logfile_cursor;
+
 typedef struct logfile_query {
 	uint64_t after_seq;
 	uint32_t tail;
@@ -21,6 +31,8 @@ typedef struct logfile_query {
 	size_t max_entries;
 	bool capped; /* only entries up to upto_seq exist (the rest are not published yet) */
 	uint64_t upto_seq;
+	logfile_cursor
+	    *cursor; /* optional, forward reads (no tail): used when after_seq >= its seq, then moved */
 } logfile_query;
 
 /*

@@ -60,9 +60,10 @@ typedef struct held_child {
 	pthread_mutex_t mu; /* ctl: sends from any thread, closed on the loop */
 	int ctl;
 	loop_src src;
-	bool ended;       /* loop thread */
-	bool watched;     /* ctl is in the loop's set (under mu) */
-	bool ended_early; /* reattach found it ended: reported once watched */
+	bool ended;            /* loop thread */
+	bool watched;          /* ctl is in the loop's set (under mu) */
+	bool ended_early;      /* reattach found it ended: reported once watched */
+	logfile_cursor cursor; /* where held_fill's last read of the log ended (loop thread) */
 	holder_exit early;
 	loop_job early_job;
 } held_child;
@@ -295,7 +296,14 @@ held_fill(held_child *hc, uint64_t seq)
 	sp_arena *a = NULL;
 
 	while (p->seq < seq) {
-		logfile_query q = { .after_seq = p->seq, .max_bytes = 4u << 20, .max_entries = 1024 };
+		logfile_query q = {
+			.after_seq = p->seq,
+			.max_bytes = 1u << 20,
+			.max_entries = 1024,
+			.capped = true, /* nothing past seq: the next read goes on from the cursor */
+			.upto_seq = seq,
+			.cursor = &hc->cursor,
+		};
 		sp_arena_free(a);
 		if ((a = sp_arena_new()) == NULL || logfile_read(hb->log_dir, p->id, &q, hb->page, a) != 0 ||
 		    hb->page->entries_count == 0 || hb->page->entries[0].sequence > seq) {

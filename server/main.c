@@ -193,6 +193,17 @@ main_parse(int argc, char **argv, main_opts *o)
 		    "server)\n");
 		return (2);
 	}
+	/* nng would listen on tls+tcp:// with no certificate, and no client could ever connect. */
+	for (size_t i = 0; i < o->nlisten + o->nevents; i++) {
+		const char *u = i < o->nlisten ? o->listen[i] : o->events[i - o->nlisten];
+		if (strncmp(u, "tls+", 4) == 0 || strncmp(u, "wss", 3) == 0) {
+			fprintf(stderr,
+			    "sandprocd: %s: TLS needs a certificate and key, which this server does not take "
+			    "yet; listen on ipc:// or loopback tcp:// (or put a TLS proxy in front)\n",
+			    u);
+			return (2);
+		}
+	}
 	if (o->nlisten == 0) {
 		o->listen[o->nlisten++] = DEFAULT_LISTEN;
 	}

@@ -576,7 +576,13 @@ test_full_disk_keeps_the_end_and_reports_it(void)
 	CHECK_INT(health.running, 0);
 	CHECK_OK(s.c, th_get(&s, p.id, &got));
 	CHECK_INT(got.state, sandproc_v1_State_STATE_EXITED);
-	/* Starting while the disk is full is refused, as before. */
+	/* Starting while the disk is full is refused, as before (full to the last block: an ended holder's
+	 * files went). */
+	if ((f = fopen(filler, "a")) != NULL) {
+		setvbuf(f, NULL, _IONBF, 0);
+		while (fwrite(block, 1, 4096, f) == 4096) {}
+		fclose(f);
+	}
 	sandproc_v1_StartRequest sreq;
 	memset(&sreq, 0, sizeof(sreq));
 	sreq.argv = sp_strv_of(argv);
@@ -605,7 +611,7 @@ test_full_disk_keeps_the_end_and_reports_it(void)
 /* Runs sandprocd on dir as uid (0: as we are) until it exits or is ready; its exit code (-1 when it started),
  * stderr in err. */
 static int
-server_refuses(const char *dir, uid_t uid, char *err, size_t len)
+server_refuses_on(const char *dir, uid_t uid, const char *listen_url, char *err, size_t len)
 {
 	char data[600], listen[700], events[700];
 	int pipefd[2], st;
@@ -613,6 +619,9 @@ server_refuses(const char *dir, uid_t uid, char *err, size_t len)
 	snprintf(data, sizeof(data), "%s/data", dir);
 	snprintf(listen, sizeof(listen), "ipc://%s/r.sock", dir);
 	snprintf(events, sizeof(events), "ipc://%s/e.sock", dir);
+	if (listen_url != NULL) {
+		snprintf(listen, sizeof(listen), "%s", listen_url);
+	}
 	if (pipe(pipefd) != 0) {
 		return (-2);
 	}
@@ -641,6 +650,24 @@ server_refuses(const char *dir, uid_t uid, char *err, size_t len)
 	close(pipefd[0]);
 	waitpid(pid, &st, 0);
 	return (strstr(err, "ready:") != NULL ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : -2);
+}
+
+static int
+server_refuses(const char *dir, uid_t uid, char *err, size_t len)
+{
+	return (server_refuses_on(dir, uid, NULL, err, len));
+}
+
+/* nng listens on tls+tcp:// without a certificate, and then no client can ever connect. */
+static void
+test_tls_without_a_certificate_is_refused_at_start(void)
+{
+	char dir[] = "/tmp/sandproc-test-XXXXXX", err[4096];
+
+	CHECK(mkdtemp(dir) != NULL);
+	CHECK_INT(server_refuses_on(dir, 0, "tls+tcp://127.0.0.1:0", err, sizeof(err)), 2);
+	CHECK(strstr(err, "TLS needs a certificate") != NULL);
+	CHECK_INT(rmdir(dir), 0); /* refused before it made anything there */
 }
 
 static void
@@ -698,6 +725,8 @@ main(int argc, char **argv)
 		    test_full_disk_keeps_the_end_and_reports_it },
 		{ "test_databases_that_cannot_work_are_refused_at_start",
 		    test_databases_that_cannot_work_are_refused_at_start },
+		{ "test_tls_without_a_certificate_is_refused_at_start",
+		    test_tls_without_a_certificate_is_refused_at_start },
 		{ "test_health_over_tcp_port_zero", test_health_over_tcp_port_zero },
 		{ "test_garbage_gets_an_error_and_server_stays_up",
 		    test_garbage_gets_an_error_and_server_stays_up },

@@ -50,24 +50,26 @@ int
 logfile_open(logfile **out, const char *dir, const char *id, uint64_t *last_seq)
 {
 	logfile *lf = calloc(1, sizeof(*lf));
-	char path[4096], path1[4096];
 	uint64_t last = 0;
 	int fd1, err;
 
 	if (lf == NULL) {
 		return (ENOMEM);
 	}
-	if (!logfile_paths(dir, id, path, path1, sizeof(path))) {
+	/* Exact sizes, and no path buffers on the stack: a holder's stack stays as small as it began. */
+	int n = snprintf(NULL, 0, "%s/%s.log", dir, id);
+	if (n < 0 || n + 3 > LOGFILE_PATH_MAX) { /* as logfile_paths would refuse it */
 		free(lf);
 		return (ENAMETOOLONG);
 	}
-	/* Exact-size copies: a running process costs what it uses. */
-	lf->path = strdup(path);
-	lf->path1 = strdup(path1);
+	lf->path = malloc((size_t)n + 1);
+	lf->path1 = malloc((size_t)n + 3);
 	if (lf->path == NULL || lf->path1 == NULL) {
 		logfile_free(lf);
 		return (ENOMEM);
 	}
+	snprintf(lf->path, (size_t)n + 1, "%s/%s.log", dir, id);
+	snprintf(lf->path1, (size_t)n + 3, "%s/%s.log.1", dir, id);
 	lf->fd = open(lf->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (lf->fd < 0) {
 		err = errno;

@@ -13,6 +13,9 @@
 
 typedef struct logfile logfile;
 
+/* The longest log path, with its NUL (a buffer that size always fits). */
+#define LOGFILE_PATH_MAX 4096
+
 /* "<dir>/<id>.log" and "<dir>/<id>.log.1" into path and path1 (size bytes each); false if too long. */
 bool logfile_paths(const char *dir, const char *id, char *path, char *path1, size_t size);
 

@@ -1,8 +1,11 @@
 /* The log file format: entry headers and a scanner (see logformat.h). */
 #include "output/logformat.h"
 
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#define LOG_SCAN_BUF (64 * 1024)
 
 void
 logformat_put_hdr(uint8_t *p, uint32_t len, uint64_t seq, int64_t ts, uint8_t stream)
@@ -48,15 +51,26 @@ logformat_parse_hdr(const uint8_t *p, log_hdr *h)
 uint64_t
 logformat_scan(int fd, int file, uint64_t from, log_visit_fn fn, void *arg)
 {
-	uint8_t buf[64 * 1024];
 	uint64_t base = from, end;
-	size_t have = 0, pos = 0, want = sizeof(buf);
+	size_t have = 0, pos = 0;
 	struct stat st;
 
 	if (fstat(fd, &st) != 0) {
 		return (0);
 	}
 	end = (uint64_t)st.st_size;
+	if (end < from + LOG_HDR) {
+		return (from);
+	}
+	/*
+	 * The buffer is the heap's, not the stack's: a holder scans once, and a
+	 * 64 KiB frame would leave its stack pages resident for its whole life.
+	 * Short of memory, a page-sized one on the stack does the same job.
+	 */
+	uint8_t small[4096], *big = malloc(LOG_SCAN_BUF);
+	uint8_t *buf = big != NULL ? big : small;
+	size_t cap = big != NULL ? LOG_SCAN_BUF : sizeof(small), want = cap;
+	uint64_t done;
 	for (;;) {
 		log_hdr h;
 		if (have - pos < LOG_HDR) {
@@ -66,19 +80,23 @@ logformat_scan(int fd, int file, uint64_t from, log_visit_fn fn, void *arg)
 			pos = 0;
 			ssize_t n = pread(fd, buf, want, (off_t)base);
 			if (n < LOG_HDR) {
-				return (base);
+				done = base;
+				break;
 			}
 			have = (size_t)n;
 		}
 		if (!logformat_parse_hdr(buf + pos, &h)) {
-			return (base + pos);
+			done = base + pos;
+			break;
 		}
 		uint64_t data_off = base + pos + LOG_HDR;
 		if (data_off + h.len > end) {
-			return (base + pos); /* torn or still being written */
+			done = base + pos; /* torn or still being written */
+			break;
 		}
 		if (!fn(arg, &h, file, data_off)) {
-			return (base + pos);
+			done = base + pos;
+			break;
 		}
 		if (pos + LOG_HDR + h.len <= have) {
 			pos += LOG_HDR + h.len;
@@ -89,7 +107,9 @@ logformat_scan(int fd, int file, uint64_t from, log_visit_fn fn, void *arg)
 			 */
 			base = data_off + h.len;
 			have = pos = 0;
-			want = h.len >= 4096 ? 4096 : sizeof(buf);
+			want = h.len >= 4096 ? 4096 : cap;
 		}
 	}
+	free(big);
+	return (done);
 }

@@ -520,6 +520,21 @@ th_call_join(th_call *t)
 	return (rv);
 }
 
+bool
+th_logs_wait(sp_client *c, const char *id, sandproc_v1_Stream stream, const char *needle)
+{
+	for (int64_t deadline = th_now_ms() + 10000; th_now_ms() < deadline; th_sleep_ms(20)) {
+		size_t len;
+		uint8_t *b = th_logs(c, id, stream, &len);
+		bool found = b != NULL && strstr((char *)b, needle) != NULL;
+		free(b);
+		if (found) {
+			return (true);
+		}
+	}
+	return (false);
+}
+
 uint8_t *
 th_logs(sp_client *c, const char *id, sandproc_v1_Stream stream, size_t *len)
 {

@@ -119,6 +119,8 @@ int th_call_join(th_call *t);
 
 /* All output of id (one stream or all), concatenated; caller frees. */
 uint8_t *th_logs(sp_client *c, const char *id, sandproc_v1_Stream stream, size_t *len);
+/* Polls th_logs until needle shows in it, up to 10 s; whether it did. */
+bool th_logs_wait(sp_client *c, const char *id, sandproc_v1_Stream stream, const char *needle);
 
 /* Processes in group pgid (or session) that are alive (not zombies). */
 int th_group_members(pid_t pgid, bool session);

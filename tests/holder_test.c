@@ -150,24 +150,6 @@ parent_of(pid_t pid)
 }
 
 static bool
-wait_for_logs(th_server *s, const char *id, const char *needle)
-{
-	int64_t deadline = th_now_ms() + 10000;
-
-	while (th_now_ms() < deadline) {
-		size_t len;
-		uint8_t *b = th_logs(s->c, id, 0, &len);
-		bool found = strstr((char *)b, needle) != NULL;
-		free(b);
-		if (found) {
-			return (true);
-		}
-		th_sleep_ms(20);
-	}
-	return (false);
-}
-
-static bool
 wait_for_screen(th_server *s, const char *id, const char *needle)
 {
 	sandproc_v1_ScreenRequest req;
@@ -241,7 +223,7 @@ test_numbered_lines_survive_a_crash_and_a_restart(void)
 	p = start_argv(&s, argv, false);
 	f.id = p.id;
 	th_call *fc = th_call_start(&s, follow_through, &f);
-	CHECK(wait_for_logs(&s, p.id, "\n20\n"));
+	CHECK(th_logs_wait(s.c, p.id, 0, "\n20\n"));
 	th_server_crash(&s);
 	th_sleep_ms(300); /* ~30 lines written with no server */
 	start_keeping(&s);

@@ -39,24 +39,6 @@ start_tty(const char *const *argv, uint32_t cols, uint32_t rows, sandproc_v1_Pro
 }
 
 /* Polls the PTY log until it contains needle (or 10 s pass). */
-static bool
-wait_for_output(const char *id, const char *needle)
-{
-	int64_t deadline = th_now_ms() + 10000;
-
-	while (th_now_ms() < deadline) {
-		size_t len;
-		uint8_t *b = th_logs(srv.c, id, sandproc_v1_Stream_STREAM_PTY, &len);
-		bool found = strstr((char *)b, needle) != NULL;
-		free(b);
-		if (found) {
-			return (true);
-		}
-		th_sleep_ms(20);
-	}
-	return (false);
-}
-
 static void
 kill_and_wait(const char *id)
 {
@@ -142,13 +124,13 @@ test_resize_reaches_the_child(void)
 
 	ensure();
 	start_tty(argv, 80, 24, &p);
-	CHECK(wait_for_output(p.id, "ready"));
+	CHECK(th_logs_wait(srv.c, p.id, sandproc_v1_Stream_STREAM_PTY, "ready"));
 	memset(&req, 0, sizeof(req));
 	strcpy(req.id, p.id);
 	req.cols = 132;
 	req.rows = 43;
 	CHECK_OK(srv.c, sp_processes_resize(srv.c, &req, &rep, 0));
-	CHECK(wait_for_output(p.id, "43 132"));
+	CHECK(th_logs_wait(srv.c, p.id, sandproc_v1_Stream_STREAM_PTY, "43 132"));
 	sandproc_v1_Process got;
 	CHECK_OK(srv.c, th_get(&srv, p.id, &got));
 	CHECK_INT(got.cols, 132);
@@ -194,7 +176,7 @@ test_screen_places_text_by_cursor_movement(void)
 
 	ensure();
 	start_tty(argv, 40, 12, &p);
-	CHECK(wait_for_output(p.id, "mid"));
+	CHECK(th_logs_wait(srv.c, p.id, sandproc_v1_Stream_STREAM_PTY, "mid"));
 	memset(&req, 0, sizeof(req));
 	strcpy(req.id, p.id);
 	CHECK_OK(srv.c, sp_processes_screen(srv.c, &req, &rep, 0));
@@ -245,8 +227,9 @@ test_tty_input_and_eof(void)
 	ensure();
 	start_tty(argv, 80, 24, &p);
 	CHECK_OK(srv.c, send_input(p.id, "abc\n", false));
-	CHECK(wait_for_output(p.id, "abc\r\nabc\r\n")); /* echo, then cat's copy */
-	CHECK_OK(srv.c, send_input(p.id, "", true));    /* ^D at line start */
+	CHECK(th_logs_wait(
+	    srv.c, p.id, sandproc_v1_Stream_STREAM_PTY, "abc\r\nabc\r\n")); /* echo, then cat's copy */
+	CHECK_OK(srv.c, send_input(p.id, "", true));                        /* ^D at line start */
 	th_wait(&srv, p.id, &got);
 	CHECK_INT(got.state, sandproc_v1_State_STATE_EXITED);
 	CHECK_INT(got.exit_code, 0);
@@ -262,7 +245,7 @@ test_stop_ends_every_job_of_a_tty_shell(void)
 	start_tty(argv, 80, 24, &p);
 	/* Job control puts each job in a process group of its own. */
 	CHECK_OK(srv.c, send_input(p.id, "sleep 60 & sleep 61 & echo jobs-$((40+2))\n", false));
-	CHECK(wait_for_output(p.id, "jobs-42"));
+	CHECK(th_logs_wait(srv.c, p.id, sandproc_v1_Stream_STREAM_PTY, "jobs-42"));
 	CHECK(th_group_members(p.pid, true) >= 3);
 	th_stop(&srv, p.id, 500, &got);
 	CHECK(got.state != sandproc_v1_State_STATE_RUNNING);
@@ -284,7 +267,7 @@ attach_to_shell(sandproc_v1_Process *p, const char *cmd, const char *shown, int 
 	ensure();
 	start_tty(argv, 80, 24, p);
 	CHECK_OK(srv.c, send_input(p->id, cmd, false));
-	CHECK(wait_for_output(p->id, shown));
+	CHECK(th_logs_wait(srv.c, p->id, sandproc_v1_Stream_STREAM_PTY, shown));
 	pid_t pid = th_attach_spawn(&srv, p->id, master);
 	CHECK(th_pty_expect(*master, seen, cap, len, shown));
 	return (pid);

@@ -1154,45 +1154,39 @@ cmd_scale_peer(const char *hostport, int records, int calls)
 
 /* --- memory per running process ------------------------------------------------------ */
 
+/* A "Key:   N kB" line of /proc/PID/<file>, in KiB, or -1. */
 static long
-rss_kb(pid_t pid)
+proc_kb(pid_t pid, const char *file, const char *key)
 {
 	char path[64], line[256];
+	size_t klen = strlen(key);
 	long kb = -1;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
 	if ((f = fopen(path, "r")) == NULL) {
 		return (-1);
 	}
 	while (fgets(line, sizeof(line), f) != NULL) {
-		if (strncmp(line, "VmRSS:", 6) == 0) {
-			kb = atol(line + 6);
+		if (strncmp(line, key, klen) == 0) {
+			kb = atol(line + klen);
 		}
 	}
 	fclose(f);
 	return (kb);
 }
 
-/* Proportional set size of pid, in KiB (shared pages divided among their users), or -1. */
+static long
+rss_kb(pid_t pid)
+{
+	return (proc_kb(pid, "status", "VmRSS:"));
+}
+
+/* Proportional set size of pid (shared pages divided among their users). */
 static long
 pss_kb(pid_t pid)
 {
-	char path[64], line[256];
-	long kb = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
-	if ((f = fopen(path, "r")) == NULL) {
-		return (-1);
-	}
-	while (fgets(line, sizeof(line), f) != NULL) {
-		if (strncmp(line, "Pss:", 4) == 0) {
-			kb = atol(line + 4);
-		}
-	}
-	fclose(f);
-	return (kb);
+	return (proc_kb(pid, "smaps_rollup", "Pss:"));
 }
 
 /* The parent of pid: for a held process, its sandproc-holder (0 when that is the server itself). */

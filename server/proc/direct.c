@@ -374,7 +374,7 @@ direct_start(backend *b, proc *p, const spawn_spec *spec, char *err, size_t errl
 	/* A TTY's input goes to the master through a dup of its own, closed separately. */
 	p->in_fd = spec->tty ? fcntl(c.out_fd, F_DUPFD_CLOEXEC, 0) : c.in_fd;
 	p->origin.pid_start = procfs_pid_start_time(p->pid);
-	procfs_boot_id(p->origin.boot_id, sizeof(p->origin.boot_id));
+	memcpy(p->origin.boot_id, b->s->boot_id, sizeof(p->origin.boot_id)); /* read once, at start-up */
 	p->child = dc;
 	return (SP_OK);
 }
@@ -439,13 +439,11 @@ direct_close_stdin(backend *b, proc *p)
 static bool
 direct_reattach(backend *b, proc *p, const store_origin *o, child_exit *gone)
 {
-	char boot[40];
 	direct_child *dc;
 	int pidfd;
 
 	memset(gone, 0, sizeof(*gone));
-	procfs_boot_id(boot, sizeof(boot));
-	bool same = p->rec.pid > 0 && o->pid_start != 0 && strcmp(o->boot_id, boot) == 0 &&
+	bool same = p->rec.pid > 0 && o->pid_start != 0 && strcmp(o->boot_id, b->s->boot_id) == 0 &&
 	    procfs_pid_start_time(p->rec.pid) == o->pid_start && procfs_pid_running(p->rec.pid);
 	if (!same || (pidfd = pidfd_open(p->rec.pid, 0)) < 0) {
 		return (false);

@@ -234,7 +234,8 @@ held_start(backend *b, proc *p, const spawn_spec *spec, char *err, size_t errlen
 		p->pid = (pid_t)hr_u32(&r);
 		p->origin.pid_start = hr_u64(&r);
 		p->seq = hr_u64(&r);
-		procfs_boot_id(p->origin.boot_id, sizeof(p->origin.boot_id));
+		memcpy(
+		    p->origin.boot_id, b->s->boot_id, sizeof(p->origin.boot_id)); /* read once, at start-up */
 		p->in_fd = fd;
 		fd = -1;
 		if ((p->child = held_child_new(hb, p, sv[0])) == NULL) {

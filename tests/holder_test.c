@@ -263,18 +263,28 @@ static void
 test_ends_while_down_are_reported_with_code_signal_and_time(void)
 {
 	th_server s = { 0 };
-	const char *seven[] = { "sh", "-c", "sleep 0.3; exit 7", NULL };
+	char go[600], script[700];
 	const char *sleeper[] = { "sleep", "60", NULL };
 	sandproc_v1_Process a, b, got;
 
+	/* a exits 7 only once the test creates the file: after the crash,
+	 * however slow the machine is at starting b and crashing. */
 	start_keeping(&s);
+	snprintf(go, sizeof go, "%s/go", s.dir);
+	snprintf(script, sizeof script, "while [ ! -e '%s' ]; do sleep 0.02; done; exit 7", go);
+	const char *seven[] = { "sh", "-c", script, NULL };
 	a = start_argv(&s, seven, false);
 	b = start_argv(&s, sleeper, false);
 	th_server_crash(&s);
 	int64_t down = util_now_ms(); /* wall clock, as records are */
-	th_sleep_ms(100);
+	int fd = open(go, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	CHECK(fd >= 0);
+	close(fd);
 	CHECK_INT(kill(b.pid, SIGKILL), 0);
-	th_sleep_ms(500);
+	/* Both are gone (their holders reaped them) before the server is back. */
+	for (int i = 0; i < 1000 && (kill(a.pid, 0) == 0 || kill(b.pid, 0) == 0); i++)
+		th_sleep_ms(10);
+	CHECK(kill(a.pid, 0) != 0 && kill(b.pid, 0) != 0);
 	int64_t up = util_now_ms();
 	start_keeping(&s);
 	th_wait(&s, a.id, &got);

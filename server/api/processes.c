@@ -162,6 +162,11 @@ rpc_processes_delete(sp_call *call, const sandproc_v1_DeleteRequest *req, sandpr
 	if (rec.state == sandproc_v1_State_STATE_RUNNING) {
 		return (sp_call_error(call, SP_FAILED_PRECONDITION, "%s is running: stop it first", req->id));
 	}
+	/* Its end may still be on its way to the store: deleted first, the write would bring it back. */
+	if (!supervisor_await_stored(call->srv->sup, req->id, 10000)) {
+		return (sp_call_error(call, SP_UNAVAILABLE,
+		    "%s: its end is not stored yet (is the disk full?); try again", req->id));
+	}
 	if ((rv = store_delete_process(call->srv->store, req->id)) != 0) {
 		return (api_store_error(call, rv, req->id));
 	}

@@ -86,6 +86,7 @@ struct supervisor {
 	char boot_id[40];
 	timer shutdown_timer;
 	pthread_cond_t drained; /* live reached 0 while stopping */
+	pthread_cond_t settled; /* an ended record left the table (its end is stored) */
 	runs *run_table;        /* children of Runs in flight */
 };
 

@@ -32,6 +32,7 @@ supervisor_new(supervisor **out, const supervisor_config *c, char *err, size_t e
 	s->cfg = *c;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->drained, NULL);
+	pthread_cond_init(&s->settled, NULL);
 	procfs_boot_id(s->boot_id, sizeof(s->boot_id));
 	int killed = 0;
 	if ((rv = runs_open(&s->run_table, c->data_dir, CONFIG_MAX_PROCESSES_LIMIT, &killed)) != 0) {
@@ -246,6 +247,7 @@ supervisor_free(supervisor *s)
 	runs_close(s->run_table);
 	free(s->table);
 	pthread_cond_destroy(&s->drained);
+	pthread_cond_destroy(&s->settled);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
 }

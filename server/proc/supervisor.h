@@ -92,6 +92,14 @@ int supervisor_start(supervisor *s, const start_plan *plan, sandproc_v1_Process 
  */
 bool supervisor_get(supervisor *s, const char *id, sandproc_v1_Process *out, sp_arena *arena);
 
+/*
+ * Waits (up to timeout_ms) until an ended process's final record is in the
+ * store, so what happens to the store row next (Delete) is not undone by the
+ * write still queued. True when it is stored (or the supervisor does not
+ * hold it ended); false at the timeout (a full disk).
+ */
+bool supervisor_await_stored(supervisor *s, const char *id, int64_t timeout_ms);
+
 /* Brings a stored record up to date with what the supervisor holds (state, size, stdin). */
 void supervisor_overlay(supervisor *s, sandproc_v1_Process *rec);
 

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/list.h"
@@ -107,6 +108,29 @@ sup_table_remove(supervisor *s, proc *p)
 	if (*pp == p) {
 		*pp = p->hnext;
 	}
+	pthread_cond_broadcast(&s->settled);
+}
+
+bool
+supervisor_await_stored(supervisor *s, const char *id, int64_t timeout_ms)
+{
+	int64_t deadline = util_mono_ms() + timeout_ms;
+	proc *p;
+
+	pthread_mutex_lock(&s->mu);
+	while ((p = sup_find(s, id)) != NULL && p->phase == PHASE_ENDED && util_mono_ms() < deadline) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 50 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&s->settled, &s->mu, &ts);
+	}
+	bool done = p == NULL || p->phase != PHASE_ENDED;
+	pthread_mutex_unlock(&s->mu);
+	return (done);
 }
 
 static int

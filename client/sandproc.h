@@ -20,6 +20,7 @@
 
 #include "sandproc/v1/events.rpc.h"
 #include "sandproc/v1/processes.rpc.h"
+#include "sandproc/v1/sandboxes.rpc.h"
 #include "sandproc/v1/system.rpc.h"
 #include "sp_client.h"
 #include "sp_json.h"
@@ -46,6 +47,14 @@ int sp_connect(sp_client **out, const char *url, const char *token, char *err, s
  * start a server and must wait until it serves.
  */
 int sp_wait_healthy(sp_client *c, int timeout_ms);
+
+/*
+ * Waits until sandbox id is ready, failed or gone, up to timeout_s (0 =
+ * 30): the server-side WaitReady, or, from a server without it
+ * (UNIMPLEMENTED), Readiness polled every 10 ms. SP_OK with rep->ready
+ * saying whether it is; or the call's error.
+ */
+int sp_sandbox_wait_ready(sp_client *c, const char *id, uint32_t timeout_s, sandproc_v1_ReadinessReply *rep);
 
 /* Called for each output entry, in sequence order; non-zero stops the follow. */
 typedef int (*sp_follow_fn)(void *arg, const sandproc_v1_LogEntry *entry);

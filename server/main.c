@@ -29,8 +29,11 @@
 #include <unistd.h>
 
 #include "base/util.h"
+#include "os/procfs.h"
 #include "rpc/rpc.h"
+#include "sandbox/sandbox.h"
 #include "sandproc/v1/processes.srv.h"
+#include "sandproc/v1/sandboxes.srv.h"
 #include "sandproc/v1/system.srv.h"
 #include "server.h"
 
@@ -50,6 +53,7 @@
 static const sp_server_service *const main_services[] = {
 	&sp_system_server,
 	&sp_processes_server,
+	&sp_sandboxes_server,
 	NULL,
 };
 
@@ -291,6 +295,19 @@ main_open(server *srv, const main_opts *o, char *bound_events, size_t blen)
 		util_log("supervisor: %s", err);
 		return (1);
 	}
+	char boot_id[40];
+	procfs_boot_id(boot_id, sizeof(boot_id));
+	sandboxes_config xc = { .st = srv->store,
+		.pub = srv->pub,
+		.sup = srv->sup,
+		.wq = srv->wq,
+		.data_dir = srv->data_dir,
+		.holder_path = holder,
+		.boot_id = boot_id };
+	if (sandboxes_new(&srv->sbx, &xc, err, sizeof(err)) != 0) {
+		util_log("%s", err);
+		return (1);
+	}
 	return (0);
 }
 
@@ -386,6 +403,7 @@ main(int argc, char **argv)
 	 */
 	rpc_server_close(srv.rpc);
 	supervisor_stop(srv.sup, o.grace_ms, strcmp(o.on_exit, "keep") == 0);
+	sandboxes_stop(srv.sbx);
 	rpc_server_free(srv.rpc);
 	srv.rpc = NULL;
 	workq_free(srv.wq);
@@ -395,6 +413,7 @@ main(int argc, char **argv)
 		util_log("%zu record updates could not be written before exit: the store kept failing", lost);
 	}
 	supervisor_free(srv.sup);
+	sandboxes_free(srv.sbx);
 	publisher_close(srv.pub);
 	store_close(srv.store);
 	util_log("stopped");

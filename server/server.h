@@ -24,6 +24,7 @@ typedef struct server {
 	store_queue *sq;
 	publisher *pub;
 	supervisor *sup;
+	struct sandboxes *sbx;
 	workq *wq;
 	timers *timers;
 	rpc_server *rpc;

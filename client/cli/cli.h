@@ -118,6 +118,8 @@ int cli_call_verb(cli *cl, const cli_verb *v, void *req, int timeout_ms);
 /* output.c */
 void cli_print_json(const sp_msg_info *info, const void *msg);
 void cli_print_process(cli *cl, const sandproc_v1_Process *p);
+void cli_format_time(char *buf, size_t len, int64_t ms);
+void cli_print_strv(const char *key, const sp_strv_t *sv);
 void cli_print_ps_header(void);
 void cli_print_ps_row(const sandproc_v1_Process *p);
 /* The exit code a shell would give for an ended record (128+signal, ...). */
@@ -128,6 +130,8 @@ bool cli_write_fd(int fd, const void *p, size_t len);
 /* Verbs of their own. */
 int cli_run(cli *cl, const cli_verb *v, int argc, char **argv);
 int cli_exec(cli *cl, const cli_verb *v, int argc, char **argv);
+/* cli_sandbox.c */
+int cli_sandbox(cli *cl, const cli_verb *v, int argc, char **argv);
 int cli_start(cli *cl, const cli_verb *v, int argc, char **argv);
 int cli_ps(cli *cl, const cli_verb *v, int argc, char **argv);
 int cli_logs(cli *cl, const cli_verb *v, int argc, char **argv);

@@ -13,7 +13,7 @@ cli_print_json(const sp_msg_info *info, const void *msg)
 	fputc('\n', stdout);
 }
 
-static void
+void
 cli_format_time(char *buf, size_t len, int64_t ms)
 {
 	snprintf(buf, len, "-");
@@ -25,7 +25,7 @@ cli_format_time(char *buf, size_t len, int64_t ms)
 	}
 }
 
-static void
+void
 cli_print_strv(const char *key, const sp_strv_t *sv)
 {
 	printf("%-11s", key);

@@ -23,6 +23,7 @@ const cli_flag cli_run_flags[] = {
 	{ "--cwd", NULL, CLI_FLAG_VALUE, "cwd", false },
 	{ "--env", "-e", CLI_FLAG_KV, "env", false },
 	{ "--stdin", "-i", CLI_FLAG_BOOL, NULL, false },
+	{ "--sandbox", NULL, CLI_FLAG_VALUE, "sandbox_id", false },
 	{ 0 },
 };
 
@@ -36,12 +37,14 @@ const cli_flag cli_start_flags[] = {
 	{ "--label", NULL, CLI_FLAG_KV, "labels", false },
 	{ "--timeout", NULL, CLI_FLAG_VALUE, "timeout_s", false },
 	{ "--no-stdin", NULL, CLI_FLAG_BOOL, "no_stdin", false },
+	{ "--sandbox", NULL, CLI_FLAG_VALUE, "sandbox_id", false },
 	{ 0 },
 };
 
 const cli_flag cli_ps_flags[] = {
 	{ "--state", NULL, CLI_FLAG_VALUE, "state", false },
 	{ "--limit", NULL, CLI_FLAG_VALUE, NULL, false },
+	{ "--sandbox", NULL, CLI_FLAG_VALUE, "sandbox_id", false },
 	{ 0 },
 };
 
@@ -54,22 +57,30 @@ const cli_flag cli_logs_flags[] = {
 
 const cli_flag cli_input_flags[] = { { "--eof", NULL, CLI_FLAG_BOOL, "eof", false }, { 0 } };
 
-const cli_flag cli_exec_flags[] = { { "--timeout", NULL, CLI_FLAG_VALUE, "timeout_ms", true }, { 0 } };
+const cli_flag cli_exec_flags[] = {
+	{ "--timeout", NULL, CLI_FLAG_VALUE, "timeout_ms", true },
+	{ "--cwd", NULL, CLI_FLAG_VALUE, "cwd", false },
+	{ "--env", "-e", CLI_FLAG_KV, "env", false },
+	{ "--sandbox", NULL, CLI_FLAG_VALUE, "sandbox_id", false },
+	{ 0 },
+};
 
 const cli_verb cli_verbs[] = {
 	{ .name = "run",
-	    .usage = "run [--timeout MS] [--max-output BYTES] [--cwd DIR] [-e K=V]... [-i] -- CMD [ARG...]",
+	    .usage =
+	        "run [--timeout MS] [--max-output BYTES] [--cwd DIR] [-e K=V]... [-i] [--sandbox ID] -- CMD "
+	        "[ARG...]",
 	    .takes_command = true,
 	    .flags = cli_run_flags,
 	    .fn = cli_run },
 	{ .name = "start",
 	    .usage = "start [--tty] [--cols N --rows N] [--cwd DIR] [-e K=V]... [--name N] [--label K=V]... "
-	             "[--timeout S] [--no-stdin] -- CMD [ARG...]",
+	             "[--timeout S] [--no-stdin] [--sandbox ID] -- CMD [ARG...]",
 	    .takes_command = true,
 	    .flags = cli_start_flags,
 	    .fn = cli_start },
 	{ .name = "ps",
-	    .usage = "ps [--state running|exited|killed|failed] [--limit N]",
+	    .usage = "ps [--state running|exited|killed|failed] [--limit N] [--sandbox ID]",
 	    .flags = cli_ps_flags,
 	    .fn = cli_ps },
 	{ .name = "get",
@@ -130,9 +141,17 @@ const cli_verb cli_verbs[] = {
 	    .show = CLI_SHOW_SCREEN },
 	{ .name = "config", .usage = "config [get | set KEY=VALUE...]", .fn = cli_config },
 	{ .name = "exec",
-	    .usage = "exec bash 'COMMAND' | exec python 'CODE'  [--timeout MS]",
+	    .usage = "exec bash 'COMMAND' | exec python 'CODE'  [--timeout MS] [--cwd DIR] [-e K=V]... "
+	             "[--sandbox ID]",
 	    .flags = cli_exec_flags,
 	    .fn = cli_exec },
+	{ .name = "sandbox",
+	    .usage = "sandbox create [--name N] [--label K=V]... [--memory BYTES] [--pids N] [--cpus N] "
+	             "[--network none|host] [--root] [--setup 'CMD'] [-e K=V]... [--wait]\n"
+	             "         sandbox ls [--state S] [--label K=V]... | sandbox get ID | sandbox rm ID "
+	             "[--keep-workspace]\n"
+	             "         sandbox ready ID | sandbox wait ID [--timeout S]",
+	    .fn = cli_sandbox },
 	{ .name = "health",
 	    .usage = "health",
 	    .method = &sp_system_methods[SP_SYSTEM_HEALTH],

@@ -82,6 +82,38 @@ sp_wait_healthy(sp_client *c, int timeout_ms)
 }
 
 int
+sp_sandbox_wait_ready(sp_client *c, const char *id, uint32_t timeout_s, sandproc_v1_ReadinessReply *rep)
+{
+	sandproc_v1_WaitReadyRequest w;
+	sandproc_v1_ReadinessRequest r;
+	struct timespec start, now, pause = { 0, 10 * 1000000 };
+	uint32_t s = timeout_s ? timeout_s : 30;
+	int code;
+
+	memset(&w, 0, sizeof(w));
+	snprintf(w.id, sizeof(w.id), "%s", id);
+	w.timeout_s = s;
+	if ((code = sp_sandboxes_wait_ready(c, &w, rep, sp_call_timeout(s * 1000))) != SP_UNIMPLEMENTED) {
+		return (code);
+	}
+	memset(&r, 0, sizeof(r));
+	snprintf(r.id, sizeof(r.id), "%s", id);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		if ((code = sp_sandboxes_readiness(c, &r, rep, 5000)) != SP_OK || rep->ready ||
+		    rep->state != sandproc_v1_SandboxState_SANDBOX_STATE_CREATING) {
+			return (code);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long spent = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+		if (spent >= (long)s * 1000) {
+			return (SP_OK);
+		}
+		nanosleep(&pause, NULL);
+	}
+}
+
+int
 sp_call_timeout(uint32_t server_ms)
 {
 	return (server_ms == 0 ? -1 : (int)server_ms + SP_CALL_SLACK_MS);

@@ -17,6 +17,7 @@
 #include "output/logfile.h"
 #include "proc/request.h"
 #include "rpc/call.h"
+#include "sandbox/sandbox.h"
 #include "sandproc/v1/processes.srv.h"
 #include "server.h"
 
@@ -30,6 +31,9 @@ rpc_processes_start(sp_call *call, const sandproc_v1_StartRequest *req, sandproc
 	int code;
 
 	if ((code = request_start_plan(req, &plan, call->arena, err, sizeof(err))) != SP_OK ||
+	    (!sandboxes_is_host(req->sandbox_id) &&
+	        (code = sandboxes_place(call->srv->sbx, req->sandbox_id, false, req->cwd, &req->env,
+	             &plan.spec, call->arena, err, sizeof(err))) != SP_OK) ||
 	    (code = supervisor_start(call->srv->sup, &plan, rep, call->arena, err, sizeof(err))) != SP_OK) {
 		return (sp_call_error(call, code, "%s", err));
 	}
@@ -39,7 +43,9 @@ rpc_processes_start(sp_call *call, const sandproc_v1_StartRequest *req, sandproc
 int
 rpc_processes_list(sp_call *call, const sandproc_v1_ListRequest *req, sandproc_v1_ListReply *rep)
 {
-	store_query q = { .state = req->state, .sandbox_id = req->sandbox_id, .limit = req->limit };
+	store_query q = { .state = req->state,
+		.sandbox_id = req->sandbox_id[0] == '\0' ? NULL : req->sandbox_id,
+		.limit = req->limit };
 	int64_t next = 0;
 	int rv;
 

@@ -3,6 +3,7 @@
 
 #include "proc/run.h"
 #include "rpc/call.h"
+#include "sandbox/sandbox.h"
 #include "sandproc/v1/processes.srv.h"
 #include "server.h"
 
@@ -11,6 +12,21 @@ api_run_cleanup(void *arg)
 {
 	run_result_free(arg);
 	free(arg);
+}
+
+typedef struct api_run_ctx {
+	sp_call *call;
+	const sandproc_v1_RunRequest *req;
+} api_run_ctx;
+
+/* A Run in a sandbox: its child goes in through the holder's exec mode. */
+static int
+api_run_place(void *arg, spawn_spec *spec, sp_arena *arena, char *err, size_t errlen)
+{
+	const api_run_ctx *c = arg;
+
+	return (sandboxes_place(c->call->srv->sbx, c->req->sandbox_id, true, c->req->cwd, &c->req->env, spec,
+	    arena, err, errlen));
 }
 
 int
@@ -23,7 +39,10 @@ rpc_processes_run(sp_call *call, const sandproc_v1_RunRequest *req, sandproc_v1_
 	if (res == NULL) {
 		return (sp_call_error(call, SP_RESOURCE_EXHAUSTED, "out of memory"));
 	}
-	code = run_command(call->srv->sup, &call->srv->cfg, req, rep, res, call->arena, err, sizeof(err));
+	api_run_ctx ctx = { .call = call, .req = req };
+	run_place place = { .fn = api_run_place, .arg = &ctx };
+	code = run_command(call->srv->sup, &call->srv->cfg, req, rep, res,
+	    sandboxes_is_host(req->sandbox_id) ? NULL : &place, call->arena, err, sizeof(err));
 	/* The output buffers must outlive this function: the reply is encoded after. */
 	call->cleanup = api_run_cleanup;
 	call->cleanup_arg = res;

@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -528,6 +529,18 @@ h_nonblock(int fd)
 	return (fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK));
 }
 
+/* PATH's value in env, or NULL. */
+static const char *
+h_env_path(char *const *env)
+{
+	for (size_t i = 0; env != NULL && env[i] != NULL; i++) {
+		if (strncmp(env[i], "PATH=", 5) == 0) {
+			return (env[i] + 5);
+		}
+	}
+	return (NULL);
+}
+
 /* Starts the child; 0, or an errno with the stage in *stage. */
 static int
 h_spawn(holder *h, int *stage)
@@ -542,6 +555,7 @@ h_spawn(holder *h, int *stage)
 	plan.argv = h->spec.argv;
 	plan.env = h->spec.env;
 	plan.cwd = h->spec.cwd;
+	plan.search_path = h_env_path(h->spec.env); /* a sandbox's exe is looked up inside */
 	plan.new_session = h->spec.tty;
 	plan.uid = h->spec.uid;
 	plan.gid = h->spec.gid;
@@ -831,7 +845,36 @@ h_hold(void)
 	return (rv);
 }
 
-/* The exec mode: enter the spec on fd 3 and exec, in this process (a Run's child). */
+/*
+ * The exec mode's parent when the child went into a pid namespace: waits
+ * for it and ends the same way, so whoever started us (a Run) sees its
+ * status. Signals to our group reach the child too (same group).
+ */
+static int
+h_mirror(pid_t child, int err_pipe)
+{
+	int32_t msg[2];
+	ssize_t n;
+	int st;
+
+	while ((n = read(err_pipe, msg, sizeof(msg))) < 0 && errno == EINTR) {}
+	if (n == (ssize_t)sizeof(msg)) {
+		fprintf(stderr, "sandproc-holder: %s: %s\n", enter_stage_name(msg[0]), strerror(msg[1]));
+	}
+	while (waitpid(child, &st, 0) < 0) {
+		if (errno != EINTR) {
+			return (127);
+		}
+	}
+	if (WIFSIGNALED(st)) {
+		signal(WTERMSIG(st), SIG_DFL);
+		raise(WTERMSIG(st));
+		return (128 + WTERMSIG(st));
+	}
+	return (n == (ssize_t)sizeof(msg) ? 127 : WEXITSTATUS(st));
+}
+
+/* The exec mode: enter the spec on fd 3 and exec, in this process (a Run's child, a sandbox's keeper). */
 static int
 h_exec(void)
 {
@@ -839,6 +882,7 @@ h_exec(void)
 	enter_plan plan;
 	uint8_t *spec;
 	size_t len;
+	int pidns = -1;
 
 	if ((spec = h_slurp(3, &len)) == NULL || !holder_spec_read(spec, len, &s)) {
 		fprintf(stderr, "sandproc-holder: bad spec\n");
@@ -850,15 +894,25 @@ h_exec(void)
 	plan.argv = s.argv;
 	plan.env = s.env;
 	plan.cwd = s.cwd;
+	plan.search_path = h_env_path(s.env);
 	plan.uid = s.uid;
 	plan.gid = s.gid;
 	/* stdio and the group are the caller's (posix_spawn arranged them). */
+	plan.keep_group = true;
 	for (int fd = 0; fd < 3; fd++) {
 		plan.stdio[fd] = fd;
 	}
-	if (s.ns_pid > 0 && enter_open_namespaces(&plan, s.ns_pid) != 0) {
-		fprintf(stderr, "sandproc-holder: sandbox %d: %s\n", s.ns_pid, strerror(errno));
-		return (127);
+	if (s.ns_pid > 0) {
+		char path[64];
+		int e;
+		snprintf(path, sizeof(path), "/proc/%d/ns/pid", s.ns_pid);
+		if ((pidns = open(path, O_RDONLY | O_CLOEXEC)) < 0 ||
+		    procfs_pid_start_time(s.ns_pid) != s.ns_pid_start || setns(pidns, CLONE_NEWPID) != 0 ||
+		    (e = enter_open_namespaces(&plan, s.ns_pid)) != 0) {
+			fprintf(stderr, "sandproc-holder: sandbox %d: %s\n", s.ns_pid,
+			    strerror(errno ? errno : ESRCH));
+			return (127);
+		}
 	}
 	for (int i = 0; s.cgroup_procs != NULL && s.cgroup_procs[i] != NULL && i < ENTER_MAX_CGROUPS; i++) {
 		plan.cgroup_fds[plan.ncgroups++] = open(s.cgroup_procs[i], O_WRONLY | O_CLOEXEC);
@@ -868,8 +922,68 @@ h_exec(void)
 		return (127);
 	}
 	plan.err_pipe = ep[1];
-	plan.new_session = false;
+	if (pidns >= 0) {
+		/* The pid namespace is our children's: the program runs in one. */
+		pid_t child = fork();
+		if (child < 0) {
+			perror("sandproc-holder: fork");
+			return (127);
+		}
+		if (child > 0) {
+			close(ep[1]);
+			return (h_mirror(child, ep[0]));
+		}
+	}
 	enter_exec(&plan);
+}
+
+/*
+ * The keep mode: a sandbox's keeper, run by bubblewrap inside the sandbox
+ * (this binary bound in read-only). As the sandbox's user (uid "-": stay
+ * root), runs the setup (a shell command, "" for none), writes its status
+ * to fd 5 and closes it, then sleeps for the sandbox's life (its SIGKILL
+ * or the end of its init ends it).
+ */
+static int
+h_keep(const char *uid, const char *setup)
+{
+	int status = 0;
+
+	if (strcmp(uid, "-") != 0) {
+		uid_t u = (uid_t)strtoul(uid, NULL, 10);
+		if (setgroups(0, NULL) != 0 || setresgid(u, u, u) != 0 || setresuid(u, u, u) != 0 ||
+		    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+			perror("sandproc-holder keep: user");
+			return (126);
+		}
+	}
+	if (setup[0] != '\0') {
+		pid_t pid = fork();
+		if (pid == 0) {
+			int fd = open("/dev/null", O_RDONLY);
+			if (fd >= 0) {
+				dup2(fd, 0);
+			}
+			close(5);
+			execl("/bin/sh", "sh", "-c", setup, (char *)NULL);
+			_exit(127);
+		}
+		int st = 0;
+		while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+		status = pid < 0 ? 127 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	}
+	char msg[16];
+	int n = snprintf(msg, sizeof(msg), "%d\n", status);
+	if (write(5, msg, (size_t)n) != n) {
+		return (1);
+	}
+	close(5);
+	if (status != 0) {
+		return (status);
+	}
+	for (;;) {
+		pause();
+	}
 }
 
 int
@@ -885,6 +999,9 @@ main(int argc, char **argv)
 	}
 	if (argc == 2 && strcmp(argv[1], "exec") == 0) {
 		return (h_exec());
+	}
+	if (argc == 4 && strcmp(argv[1], "keep") == 0) {
+		return (h_keep(argv[2], argv[3]));
 	}
 	fprintf(stderr, "usage: sandproc-holder hold|exec (started by sandprocd)\n");
 	return (2);

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const struct {
@@ -44,11 +46,20 @@ enter_open_namespaces(enter_plan *p, pid_t pid)
 	char path[64];
 
 	for (int i = 0; i < ENTER_NS; i++) {
+		struct stat theirs, ours;
+		char self[64];
 		snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)pid, enter_ns[i].name);
+		snprintf(self, sizeof(self), "/proc/self/ns/%s", enter_ns[i].name);
+		if (stat(path, &theirs) == 0 && stat(self, &ours) == 0 && theirs.st_ino == ours.st_ino &&
+		    theirs.st_dev == ours.st_dev) {
+			continue;
+		}
 		if ((p->ns_fds[i] = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
 			int e = errno;
 			for (int k = 0; k < i; k++) {
-				close(p->ns_fds[k]);
+				if (p->ns_fds[k] >= 0) {
+					close(p->ns_fds[k]);
+				}
 				p->ns_fds[k] = -1;
 			}
 			return (e);
@@ -92,6 +103,48 @@ enter_pid_text(char *buf)
 	return (k);
 }
 
+/*
+ * execvp's lookup, async-signal-safe: each PATH entry in turn; a missing
+ * file goes on to the next, the first other error is kept (as execvp does
+ * with EACCES), ENOENT if none was found.
+ */
+static void __attribute__((noreturn)) enter_exec_search(const enter_plan *p)
+{
+	const char *path = p->search_path != NULL ? p->search_path : "/usr/local/bin:/usr/bin:/bin";
+	size_t nlen = strlen(p->exe);
+	int kept = ENOENT;
+	char buf[4096];
+
+	for (const char *s = path;; s++) {
+		const char *e = s;
+		while (*e != '\0' && *e != ':') {
+			e++;
+		}
+		size_t dlen = (size_t)(e - s);
+		if (dlen + 1 + nlen + 1 <= sizeof(buf)) {
+			size_t k = 0;
+			if (dlen == 0) {
+				buf[k++] = '.';
+			} else {
+				memcpy(buf, s, dlen);
+				k = dlen;
+			}
+			buf[k++] = '/';
+			memcpy(buf + k, p->exe, nlen + 1);
+			execve(buf, p->argv, p->env);
+			if (errno != ENOENT && errno != ENOTDIR && kept == ENOENT) {
+				kept = errno;
+			}
+		}
+		if (*e == '\0') {
+			break;
+		}
+		s = e;
+	}
+	errno = kept;
+	enter_fail(p, ENTER_EXEC);
+}
+
 void
 enter_exec(const enter_plan *p)
 {
@@ -104,7 +157,7 @@ enter_exec(const enter_plan *p)
 			enter_fail(p, ENTER_CGROUP);
 		}
 	}
-	if (p->new_session ? setsid() < 0 : setpgid(0, 0) != 0) {
+	if (!p->keep_group && (p->new_session ? setsid() < 0 : setpgid(0, 0) != 0)) {
 		enter_fail(p, ENTER_SESSION);
 	}
 	if (p->tty_fd >= 0) {
@@ -126,7 +179,7 @@ enter_exec(const enter_plan *p)
 		}
 	}
 	/* Supplementary groups go while we still may (a user namespace may forbid it after). */
-	if (p->ns_fds[ENTER_NS - 1] >= 0 && setgroups(0, NULL) != 0) {
+	if ((p->ns_fds[ENTER_NS - 1] >= 0 || p->gid >= 0) && setgroups(0, NULL) != 0) {
 		enter_fail(p, ENTER_IDS);
 	}
 	for (int i = 0; i < ENTER_NS; i++) {
@@ -141,6 +194,10 @@ enter_exec(const enter_plan *p)
 	    (p->uid >= 0 && setresuid((uid_t)p->uid, (uid_t)p->uid, (uid_t)p->uid) != 0)) {
 		enter_fail(p, ENTER_IDS);
 	}
+	/* A user of its own gains nothing from set-user-id programs (su, mount ...). */
+	if (p->uid >= 0 && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+		enter_fail(p, ENTER_IDS);
+	}
 	/* The parent's signal mask and ignored signals are not the program's. */
 	for (int sig = 1; sig < 65; sig++) {
 		struct sigaction sa;
@@ -150,6 +207,9 @@ enter_exec(const enter_plan *p)
 	}
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	execve(p->exe, p->argv, p->env);
-	enter_fail(p, ENTER_EXEC);
+	if (strchr(p->exe, '/') != NULL) {
+		execve(p->exe, p->argv, p->env);
+		enter_fail(p, ENTER_EXEC);
+	}
+	enter_exec_search(p);
 }

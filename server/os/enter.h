@@ -30,23 +30,29 @@ typedef enum enter_stage {
 } enter_stage;
 
 typedef struct enter_plan {
-	const char *exe;
+	const char *exe; /* with no slash: looked up on search_path, after the namespaces are entered */
+	const char *search_path; /* PATH for exe without a slash (NULL: "/usr/local/bin:/usr/bin:/bin") */
 	char *const *argv, *const *env;
 	const char *cwd;                   /* NULL: stay */
 	bool new_session;                  /* a session (a TTY's), else a process group of its own */
+	bool keep_group;                   /* neither: stay in the caller's group (exec mode) */
 	int tty_fd;                        /* the PTY slave, made controlling terminal and stdio; -1: none */
 	int stdio[3];                      /* fds for 0, 1, 2 (-1: /dev/null) when there is no TTY */
 	int cgroup_fds[ENTER_MAX_CGROUPS]; /* cgroup.procs files to write our pid to */
 	int ncgroups;
 	int ns_fds[ENTER_NS]; /* -1: not entered */
-	int uid, gid;         /* -1: keep */
+	int uid, gid;         /* -1: keep; set: no supplementary groups and no new privileges either */
 	int err_pipe;
 } enter_plan;
 
 /* An empty plan (no cgroup, no namespace, ids kept, stdio from /dev/null). */
 void enter_plan_init(enter_plan *p);
 
-/* Opens the namespaces of pid (the keeper of a sandbox) into p->ns_fds; 0 or an errno. */
+/*
+ * Opens the namespaces of pid (the keeper of a sandbox) into p->ns_fds,
+ * leaving out those we are in already (setns into one's own user namespace
+ * fails); 0 or an errno.
+ */
 int enter_open_namespaces(enter_plan *p, pid_t pid);
 
 /* In the child: carries the plan out and execs. Never returns. */

@@ -20,6 +20,32 @@ typedef enum spawn_stdin {
 	SPAWN_STDIN_PIPE, /* a pipe; the server keeps its write end */
 } spawn_stdin;
 
+/*
+ * Where a child runs when not on the host as the server does (a sandbox):
+ * the namespaces of ns_pid (pid namespace too), the cgroups whose
+ * cgroup.procs files are listed, a user, and a cwd and PATH inside. exe is
+ * looked up inside, after the namespaces are entered. ctrl reaches every
+ * process the child starts (its own cgroup), and says why it ended.
+ */
+#define SPAWN_PLACE_CGROUPS 6
+typedef struct spawn_place_ops {
+	/* Signals every process of the child's cgroup. */
+	void (*signal)(void *ctx, int sig);
+	/* The child ended with wstatus: why, when the place knows more (an OOM kill); "" if not. */
+	void (*ended)(void *ctx, int wstatus, char *why, size_t len);
+	/* Nothing will be asked of ctx again: frees it (and the child's cgroup). */
+	void (*release)(void *ctx);
+} spawn_place_ops;
+
+typedef struct spawn_place {
+	int32_t ns_pid;
+	uint64_t ns_pid_start;
+	int uid, gid;
+	const char *cgroup_procs[SPAWN_PLACE_CGROUPS + 1]; /* NULL-terminated */
+	const spawn_place_ops *ops;                        /* NULL: none */
+	void *ctx;
+} spawn_place;
+
 typedef struct spawn_spec {
 	const char *const *argv; /* argv[0] looked up on the child's PATH */
 	size_t argc;
@@ -28,7 +54,9 @@ typedef struct spawn_spec {
 	bool tty;
 	uint16_t cols, rows;
 	spawn_stdin in;
-	bool big_pipes; /* 1 MiB output pipes: fewer wake-ups for chatty long-lived children */
+	bool big_pipes;           /* 1 MiB output pipes: fewer wake-ups for chatty long-lived children */
+	const spawn_place *place; /* NULL: on the host (a backend that cannot place a child refuses) */
+	int fd3;                  /* spawn_start: passed to the child as fd 3 (-1 or 0: none) */
 } spawn_spec;
 
 typedef struct spawn_child {

@@ -355,9 +355,16 @@ direct_child_new(backend *b, proc *p)
 static int
 direct_start(backend *b, proc *p, const spawn_spec *spec, char *err, size_t errlen)
 {
-	direct_child *dc = direct_child_new(b, p);
+	direct_child *dc;
 	spawn_child c;
 	int code, errnum;
+
+	if (spec->place != NULL) {
+		snprintf(err, errlen,
+		    "processes in a sandbox need the holder backend (sandprocd --backend holder)");
+		return (SP_FAILED_PRECONDITION);
+	}
+	dc = direct_child_new(b, p);
 
 	if (dc == NULL) {
 		snprintf(err, errlen, "out of memory");

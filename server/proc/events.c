@@ -122,6 +122,13 @@ sup_final_record(proc *p, const child_exit *e)
 		r->exit_code = WEXITSTATUS(st);
 		r->signal = 0;
 	}
+	if (p->place_ops != NULL && e->known) {
+		char why[sizeof(r->error)];
+		p->place_ops->ended(p->place_ctx, st, why, sizeof(why));
+		if (why[0] != '\0') {
+			snprintf(r->error, sizeof(r->error), "%s", why);
+		}
+	}
 	if (p->losses.bytes > 0) {
 		n = strlen(r->error);
 		snprintf(r->error + n, sizeof(r->error) - n, "%s%llu output bytes not stored: %s",

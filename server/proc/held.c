@@ -190,8 +190,14 @@ held_start(backend *b, proc *p, const spawn_spec *spec, char *err, size_t errlen
 	uint8_t buf[1024];
 	hbuf sb;
 
-	/* Resolved here, before anything exists: "not found" and friends are told apart now. */
-	if ((cwd != NULL && (code = spawn_check_cwd(cwd, &errnum, err, errlen)) != SP_OK) ||
+	/*
+	 * Resolved here, before anything exists: "not found" and friends are
+	 * told apart now. In a sandbox the holder's child looks it up inside
+	 * (its errors come back the same way).
+	 */
+	if (spec->place != NULL) {
+		snprintf(exe, sizeof(exe), "%s", spec->argv[0]);
+	} else if ((cwd != NULL && (code = spawn_check_cwd(cwd, &errnum, err, errlen)) != SP_OK) ||
 	    (code = spawn_resolve(spec->argv[0], spawn_env_path(spec->env), cwd, exe, sizeof(exe), &errnum,
 	         err, errlen)) != SP_OK) {
 		return (code);
@@ -213,6 +219,13 @@ held_start(backend *b, proc *p, const spawn_spec *spec, char *err, size_t errlen
 		.uid = -1,
 		.gid = -1,
 	};
+	if (spec->place != NULL) {
+		hs.ns_pid = spec->place->ns_pid;
+		hs.ns_pid_start = spec->place->ns_pid_start;
+		hs.uid = spec->place->uid;
+		hs.gid = spec->place->gid;
+		hs.cgroup_procs = (char **)spec->place->cgroup_procs;
+	}
 	memset(&sb, 0, sizeof(sb)); /* the spec is fields only, no packet header */
 	holder_spec_write(&sb, &hs);
 	if (sb.oom || (specfd = memfd_create("sandproc-spec", MFD_CLOEXEC)) < 0 ||
@@ -254,7 +267,12 @@ held_start(backend *b, proc *p, const spawn_spec *spec, char *err, size_t errlen
 		char *text = hr_str(&r);
 		snprintf(msg, sizeof(msg), "%s", text != NULL ? text : "failed");
 		free(text);
-		snprintf(err, errlen, "%s", msg);
+		if (spec->place != NULL) {
+			snprintf(
+			    err, errlen, "%s (in the sandbox, with cwd %s)", msg, cwd != NULL ? cwd : "/");
+		} else {
+			snprintf(err, errlen, "%s", msg);
+		}
 		code = errors_exec_status(errnum);
 		break;
 	default:

@@ -40,6 +40,9 @@ struct proc {
 	sandproc_v1_Process rec; /* strings in arena (fixed once started); changing fields under s->mu */
 	sp_arena *arena;
 	store_origin origin;
+	/* Where the child runs (a sandbox's ops for its cgroup), or NULL: see os/spawn.h. */
+	const spawn_place_ops *place_ops;
+	void *place_ctx;
 	pid_t pid; /* group id too (session id for a TTY); only the backend acts on it */
 	bool tty, reattached;
 	proc_phase phase; /* under s->mu */

@@ -99,7 +99,7 @@ request_key_len(const char *kv)
  * keys. A TTY child gets TERM=xterm-256color unless add chose a TERM: the
  * server's own TERM is not the PTY's. NULL when out of memory.
  */
-static const char **
+const char **
 request_env(const char *const *base, const sp_strv_t *add, bool tty, sp_arena *a)
 {
 	size_t n = 0, k = 0;

@@ -28,6 +28,12 @@ int request_start_plan(
 int request_run_spec(
     const sandproc_v1_RunRequest *req, spawn_spec *spec, sp_arena *arena, char *err, size_t errlen);
 
+/*
+ * The child's environment: base, with add's entries replacing or adding
+ * keys; a TTY's TERM=xterm-256color unless add sets TERM. NULL when out of memory.
+ */
+const char **request_env(const char *const *base, const sp_strv_t *add, bool tty, sp_arena *a);
+
 /* Checks a terminal size: cols and rows 1..SP_MAX_TTY_SIDE, at most SP_MAX_TTY_CELLS cells. */
 int request_tty_size(uint32_t cols, uint32_t rows, char *err, size_t errlen);
 

@@ -132,7 +132,7 @@ run_write_stdin(run_state *st)
 
 int
 run_command(supervisor *s, config_holder *cfg, const sandproc_v1_RunRequest *req, sandproc_v1_RunReply *rep,
-    run_result *res, sp_arena *arena, char *err, size_t errlen)
+    run_result *res, const run_place *place, sp_arena *arena, char *err, size_t errlen)
 {
 	sandproc_v1_Config c;
 	spawn_spec spec;
@@ -146,6 +146,7 @@ run_command(supervisor *s, config_holder *cfg, const sandproc_v1_RunRequest *req
 	if ((code = request_run_spec(req, &spec, arena, err, errlen)) != SP_OK) {
 		return (code);
 	}
+	spec.fd3 = -1;
 	if (req->stdin.len > c.max_input_bytes_per_request) {
 		snprintf(err, errlen, "stdin is %zu bytes; max_input_bytes_per_request is %llu",
 		    req->stdin.len, (unsigned long long)c.max_input_bytes_per_request);
@@ -177,7 +178,16 @@ run_command(supervisor *s, config_holder *cfg, const sandproc_v1_RunRequest *req
 	st->in = req->stdin.data;
 	st->in_len = req->stdin.len;
 	int64_t start = util_mono_ms();
-	if ((code = spawn_start(&spec, &st->c, &errnum, err, errlen)) != SP_OK) {
+	if (place != NULL && (code = place->fn(place->arg, &spec, arena, err, errlen)) != SP_OK) {
+		supervisor_release(s);
+		free(st);
+		return (code);
+	}
+	code = spawn_start(&spec, &st->c, &errnum, err, errlen);
+	if (spec.fd3 > 0) {
+		close(spec.fd3);
+	}
+	if (code != SP_OK) {
 		supervisor_release(s);
 		free(st);
 		return (code);

@@ -25,8 +25,15 @@ typedef struct run_result {
  * started is an error with the cause in err, a timeout is SP_OK with
  * rep->timed_out.
  */
+/* Moves a Run's child elsewhere (a sandbox) before it starts: fn rewrites spec. */
+typedef struct run_place {
+	int (*fn)(void *arg, spawn_spec *spec, sp_arena *arena, char *err, size_t errlen);
+	void *arg;
+} run_place;
+
 int run_command(supervisor *s, config_holder *cfg, const sandproc_v1_RunRequest *req,
-    sandproc_v1_RunReply *rep, run_result *res, sp_arena *arena, char *err, size_t errlen);
+    sandproc_v1_RunReply *rep, run_result *res, const run_place *place, sp_arena *arena, char *err,
+    size_t errlen);
 
 void run_result_free(run_result *res);
 

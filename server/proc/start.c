@@ -50,7 +50,7 @@ sup_new_record(proc *p, const start_plan *plan)
 	given.argv = req->argv;
 	given.env = req->env;
 	given.labels = req->labels;
-	given.cwd = req->cwd;
+	given.cwd = plan->spec.place != NULL ? plan->spec.cwd : req->cwd; /* a sandbox's: resolved inside */
 	given.name = req->name;
 	if (sup_copy_record(r, &given, p->arena) != 0) {
 		return (ENOMEM);
@@ -77,14 +77,23 @@ supervisor_start(supervisor *s, const start_plan *plan, sandproc_v1_Process *out
 	int code, rv;
 	proc *p;
 
+	const spawn_place *pl = plan->spec.place;
 	if ((p = proc_new()) == NULL || sup_new_record(p, plan) != 0) {
 		if (p != NULL) {
 			proc_free(p);
+		}
+		if (pl != NULL && pl->ops != NULL) {
+			pl->ops->release(pl->ctx);
 		}
 		snprintf(err, errlen, "out of memory");
 		return (SP_RESOURCE_EXHAUSTED);
 	}
 	p->s = s;
+	/* From here p owns the place's state: released with p. */
+	if (pl != NULL) {
+		p->place_ops = pl->ops;
+		p->place_ctx = pl->ctx;
+	}
 	if (!supervisor_reserve(s, &active, &max)) {
 		snprintf(msg, sizeof(msg),
 		    "limit reached: %u processes running (max_concurrent_processes is %u)", active, max);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/list.h"
 #include "base/util.h"
@@ -199,6 +200,48 @@ supervisor_stop(supervisor *s, int grace_ms, bool keep)
 	}
 	pthread_mutex_unlock(&s->mu);
 	loop_cancel(s->lp, &s->shutdown_timer);
+}
+
+/* The running processes of sandbox_id, by id, into a calloc'ed array; how many. */
+static size_t
+sup_running_in(supervisor *s, const char *sandbox_id, char (**ids)[32])
+{
+	size_t n = 0;
+
+	*ids = NULL;
+	pthread_mutex_lock(&s->mu);
+	if (s->live > 0 && (*ids = calloc(s->live, sizeof(**ids))) != NULL) {
+		for (size_t b = 0; b < s->buckets; b++) {
+			for (proc *p = s->table[b]; p != NULL; p = p->hnext) {
+				if (p->phase == PHASE_RUNNING && n < s->live &&
+				    strcmp(p->rec.sandbox_id, sandbox_id) == 0) {
+					memcpy((*ids)[n++], p->id, sizeof((*ids)[0]));
+				}
+			}
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+	return (n);
+}
+
+size_t
+supervisor_stop_where(supervisor *s, const char *sandbox_id, uint32_t grace_ms)
+{
+	char(*ids)[32];
+	size_t n = sup_running_in(s, sandbox_id, &ids), left = n;
+	int64_t deadline = util_mono_ms() + grace_ms + SUP_SHUTDOWN_EXTRA_MS;
+
+	for (size_t i = 0; i < n; i++) {
+		supervisor_signal(s, ids[i], SUP_STOP, 0, grace_ms);
+	}
+	free(ids);
+	while (left > 0 && util_mono_ms() < deadline) {
+		struct timespec ts = { .tv_sec = 0, .tv_nsec = 10 * 1000000L };
+		nanosleep(&ts, NULL);
+		left = sup_running_in(s, sandbox_id, &ids);
+		free(ids);
+	}
+	return (n);
 }
 
 void

@@ -100,6 +100,12 @@ bool supervisor_get(supervisor *s, const char *id, sandproc_v1_Process *out, sp_
  */
 bool supervisor_await_stored(supervisor *s, const char *id, int64_t timeout_ms);
 
+/*
+ * Stops every running process of sandbox_id as Stop does (TERM, KILL after
+ * grace_ms) and waits for their ends (a little past the grace). How many.
+ */
+size_t supervisor_stop_where(supervisor *s, const char *sandbox_id, uint32_t grace_ms);
+
 /* Brings a stored record up to date with what the supervisor holds (state, size, stdin). */
 void supervisor_overlay(supervisor *s, sandproc_v1_Process *rec);
 

@@ -49,6 +49,9 @@ proc_free(proc *p)
 	if (p->child != NULL) {
 		p->s->be->ops->free_child(p->s->be, p);
 	}
+	if (p->place_ops != NULL) {
+		p->place_ops->release(p->place_ctx);
+	}
 	sinks_free(p->sinks);
 	screen_free(p->scr);
 	if (p->in_fd >= 0) {
@@ -354,6 +357,10 @@ supervisor_signal(supervisor *s, const char *id, sup_action action, int sig, uin
 	pthread_mutex_unlock(&s->mu);
 	/* The backend keeps an unreaped child's pid ours while it signals. */
 	s->be->ops->signal(s->be, p, sig, action != SUP_SIGNAL);
+	/* Stop, Kill and timeouts reach every process it started, also those that left its group. */
+	if (p->place_ops != NULL && action != SUP_SIGNAL) {
+		p->place_ops->signal(p->place_ctx, sig);
+	}
 	if (sig == SIGKILL) {
 		s->be->ops->killed(s->be, p);
 	}

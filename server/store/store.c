@@ -41,6 +41,11 @@ static const char *const store_migrations[] = {
 	"CREATE INDEX processes_state ON processes(state, seq);"
 	"CREATE INDEX processes_sandbox ON processes(sandbox_id, seq);"
 	"CREATE TABLE config (key TEXT PRIMARY KEY, value INTEGER NOT NULL);",
+	/* 2: sandboxes, each an encoded sandproc.v1.Sandbox (the server keeps them all in memory) */
+	"CREATE TABLE sandboxes ("
+	" seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" id TEXT NOT NULL UNIQUE,"
+	" record BLOB NOT NULL);",
 };
 
 #define STORE_SCHEMA_VERSION (int)(sizeof(store_migrations) / sizeof(store_migrations[0]))
@@ -54,6 +59,9 @@ enum {
 	ST_CONFIG_GET,
 	ST_CONFIG_PUT,
 	ST_COUNT_ALL,
+	ST_SBX_PUT,
+	ST_SBX_DELETE,
+	ST_SBX_ALL,
 	ST_NSTMT
 };
 
@@ -76,6 +84,10 @@ static const char *const store_sql[ST_NSTMT] = {
 	[ST_CONFIG_PUT] = ("INSERT INTO config (key, value) VALUES (?1, ?2)"
 	                   " ON CONFLICT(key) DO UPDATE SET value=excluded.value"),
 	[ST_COUNT_ALL] = "SELECT count(*) FROM processes",
+	[ST_SBX_PUT] = ("INSERT INTO sandboxes (id, record) VALUES (?1, ?2)"
+	                " ON CONFLICT(id) DO UPDATE SET record=excluded.record"),
+	[ST_SBX_DELETE] = "DELETE FROM sandboxes WHERE id=?1",
+	[ST_SBX_ALL] = "SELECT record FROM sandboxes ORDER BY seq",
 };
 
 #define STORE_COLUMNS                                                                         \
@@ -745,6 +757,55 @@ store_save_config(store *s, const sandproc_v1_Config *cfg)
 	if (rv != 0) {
 		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 	}
+	pthread_mutex_unlock(&c->mu);
+	return (rv);
+}
+
+int
+store_put_sandbox(store *s, const char *id, const void *record, size_t len)
+{
+	store_conn *c = &s->w;
+	sqlite3_stmt *st = c->stmt[ST_SBX_PUT];
+	int rv;
+
+	pthread_mutex_lock(&c->mu);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(st, 2, record, (int)len, SQLITE_TRANSIENT);
+	rv = store_step_write(c, st);
+	pthread_mutex_unlock(&c->mu);
+	return (rv);
+}
+
+int
+store_delete_sandbox(store *s, const char *id)
+{
+	store_conn *c = &s->w;
+	sqlite3_stmt *st = c->stmt[ST_SBX_DELETE];
+	int rv;
+
+	pthread_mutex_lock(&c->mu);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	rv = store_step_write(c, st);
+	pthread_mutex_unlock(&c->mu);
+	return (rv);
+}
+
+int
+store_for_each_sandbox(store *s, void (*fn)(void *arg, const void *record, size_t len), void *arg)
+{
+	store_conn *c = &s->r;
+	sqlite3_stmt *st = c->stmt[ST_SBX_ALL];
+	int rc, rv = 0;
+
+	/* Called once at start, before anything else uses the store. */
+	pthread_mutex_lock(&c->mu);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		fn(arg, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+	}
+	if (rc != SQLITE_DONE) {
+		rv = store_fail(c, rc);
+	}
+	sqlite3_reset(st);
 	pthread_mutex_unlock(&c->mu);
 	return (rv);
 }

@@ -63,6 +63,12 @@ int store_for_each_running(
 /* Counts records (tests and benchmarks). */
 int store_count_processes(store *s, int64_t *count);
 
+/* Sandbox records, stored as encoded sandproc.v1.Sandbox messages. */
+int store_put_sandbox(store *s, const char *id, const void *record, size_t len);
+int store_delete_sandbox(store *s, const char *id);
+/* Calls fn for every stored sandbox, oldest first (start-up). */
+int store_for_each_sandbox(store *s, void (*fn)(void *arg, const void *record, size_t len), void *arg);
+
 /* Reads stored settings over c (fields never stored keep their value). */
 int store_load_config(store *s, sandproc_v1_Config *cfg);
 int store_save_config(store *s, const sandproc_v1_Config *cfg);

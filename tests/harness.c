@@ -339,6 +339,44 @@ th_holders(const char *dir, bool kill_them)
 }
 
 int
+th_kill_keepers(const char *dir)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	char want[400];
+	int n = 0;
+
+	snprintf(want, sizeof(want), "%s/data/sandboxes/", dir);
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		char path[600], cmd[8192];
+		if (de->d_name[0] < '1' || de->d_name[0] > '9') {
+			continue;
+		}
+		snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		ssize_t len = fd >= 0 ? read(fd, cmd, sizeof(cmd) - 1) : -1;
+		if (fd >= 0) {
+			close(fd);
+		}
+		if (len <= 0) {
+			continue;
+		}
+		for (ssize_t i = 0; i < len; i++) {
+			cmd[i] = cmd[i] == '\0' ? ' ' : cmd[i];
+		}
+		cmd[len] = '\0';
+		if (strstr(cmd, "bwrap") != NULL && strstr(cmd, want) != NULL) {
+			kill((pid_t)atoi(de->d_name), SIGKILL);
+			n++;
+		}
+	}
+	if (d != NULL) {
+		closedir(d);
+	}
+	return (n);
+}
+
+int
 th_kill_holders(const char *dir)
 {
 	return (th_holders(dir, true));
@@ -364,6 +402,7 @@ th_server_cleanup(th_server *s)
 	if (s->dir[0] != '\0') {
 		/* Holders a test left running (a crash, or keep at shutdown), with their processes. */
 		th_kill_holders(s->dir);
+		th_kill_keepers(s->dir);
 		th_rmrf(s->dir);
 		s->dir[0] = '\0';
 	}

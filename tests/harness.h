@@ -85,6 +85,8 @@ void th_server_crash(th_server *s);
 void th_server_cleanup(th_server *s);
 /* SIGKILLs every sandproc-holder with a file open under dir, and its process's group; how many. */
 int th_kill_holders(const char *dir);
+/* SIGKILLs the sandbox keepers (bubblewrap) of the data under dir; how many. */
+int th_kill_keepers(const char *dir);
 /* Waits up to ms for the holders on dir to go by themselves; how many are left. */
 int th_holders_left(const char *dir, int ms);
 

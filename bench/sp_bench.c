@@ -10,6 +10,9 @@
  *   sp_bench http-get HOST:PORT PATH CLIENTS SECONDS
  *   sp_bench http-post HOST:PORT PATH BODY CLIENTS SECONDS
  *   sp_bench run-true URL CLIENTS SECONDS
+ *   sp_bench run-true-sandbox URL SANDBOX CLIENTS SECONDS
+ *   sp_bench sandbox-create URL N SERVER_PID
+ *   sp_bench bwrap-true N
  *   sp_bench spawn-true THREADS SECONDS
  *   sp_bench capture-ours URL BYTES
  *   sp_bench capture-limit BYTES FILE
@@ -251,6 +254,21 @@ run_true_op(void *arg)
 
 	memset(&req, 0, sizeof(req));
 	req.argv = sp_strv_of(argv);
+	return (sp_processes_run(arg, &req, &rep, 0) == SP_OK && rep.exit_code == 0);
+}
+
+static const char *bench_sandbox; /* run-true-sandbox */
+
+static bool
+run_true_sandbox_op(void *arg)
+{
+	static const char *argv[] = { "true", NULL };
+	sandproc_v1_RunRequest req;
+	sandproc_v1_RunReply rep;
+
+	memset(&req, 0, sizeof(req));
+	req.argv = sp_strv_of(argv);
+	snprintf(req.sandbox_id, sizeof(req.sandbox_id), "%s", bench_sandbox);
 	return (sp_processes_run(arg, &req, &rep, 0) == SP_OK && rep.exit_code == 0);
 }
 
@@ -1290,6 +1308,130 @@ cmd_memory_peer(const char *hostport, pid_t server, int n)
 	return (0);
 }
 
+/* --- sandboxes: create to ready, delete, memory; and a bare bubblewrap loop ------ */
+
+/* The parent of pid from /proc/pid/stat. */
+static pid_t
+ppid_of(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (f == NULL || fgets(buf, sizeof(buf), f) == NULL) {
+		if (f != NULL) {
+			fclose(f);
+		}
+		return (0);
+	}
+	fclose(f);
+	const char *p = strrchr(buf, ')');
+	int pp = 0;
+	char st;
+	return (p != NULL && sscanf(p + 2, "%c %d", &st, &pp) == 2 ? (pid_t)pp : 0);
+}
+
+/* PSS of a keeper: bubblewrap's outer process, its init and the init's children. */
+static long
+keeper_pss_kb(pid_t init)
+{
+	char path[96], kids[512];
+	long kb = pss_kb(init) + pss_kb(ppid_of(init));
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)init, (int)init);
+	FILE *f = fopen(path, "re");
+	if (f != NULL) {
+		if (fgets(kids, sizeof(kids), f) != NULL) {
+			for (char *s = kids, *e; *s != '\0'; s = e) {
+				long k = strtol(s, &e, 10);
+				if (e == s) {
+					break;
+				}
+				kb += pss_kb((pid_t)k);
+			}
+		}
+		fclose(f);
+	}
+	return (kb);
+}
+
+static int
+cmd_sandbox_create(const char *url, int n, pid_t server)
+{
+	sp_client *c = connect_ours(url);
+	double *create = calloc((size_t)n, sizeof(double)), *del = calloc((size_t)n, sizeof(double));
+	char(*ids)[32] = calloc((size_t)n, 32);
+	pid_t *pids = calloc((size_t)n, sizeof(pid_t));
+	long rss0 = rss_kb(server), keepers = 0;
+
+	for (int i = 0; i < n; i++) {
+		sandproc_v1_CreateSandboxRequest req;
+		sandproc_v1_Sandbox rep;
+		sandproc_v1_ReadinessReply r;
+		memset(&req, 0, sizeof(req));
+		double t0 = now_s();
+		int code = sp_sandboxes_create(c, &req, &rep, 30000);
+		if (code != SP_OK || sp_sandbox_wait_ready(c, rep.id, 30, &r) != SP_OK || !r.ready) {
+			die("create: %s", sp_client_error(c));
+		}
+		create[i] = now_s() - t0;
+		snprintf(ids[i], 32, "%s", rep.id);
+		pids[i] = rep.pid;
+	}
+	long rss1 = rss_kb(server);
+	for (int i = 0; i < n; i++) {
+		keepers += keeper_pss_kb(pids[i]);
+	}
+	for (int i = 0; i < n; i++) {
+		sandproc_v1_DeleteSandboxRequest req;
+		sandproc_v1_DeleteSandboxReply rep;
+		memset(&req, 0, sizeof(req));
+		snprintf(req.id, sizeof(req.id), "%s", ids[i]);
+		double t0 = now_s();
+		if (sp_sandboxes_delete(c, &req, &rep, 30000) != SP_OK) {
+			die("delete: %s", sp_client_error(c));
+		}
+		del[i] = now_s() - t0;
+	}
+	double c50, c99, d50, d99;
+	percentiles(create, n, &c50, &c99);
+	percentiles(del, n, &d50, &d99);
+	printf("{\"create_p50_ms\":%.2f,\"create_p99_ms\":%.2f,\"delete_p50_ms\":%.2f,\"delete_p99_ms\":%.2f,"
+	       "\"server_kb_per_sandbox\":%.1f,\"keeper_pss_kb\":%.1f}\n",
+	    c50 / 1000, c99 / 1000, d50 / 1000, d99 / 1000, (double)(rss1 - rss0) / n, (double)keepers / n);
+	sp_client_free(c);
+	free(create);
+	free(del);
+	free(ids);
+	free(pids);
+	return (0);
+}
+
+/* The bare cost: bubblewrap making the same namespaces and mounts around `true`. */
+static int
+cmd_bwrap_true(int n)
+{
+	char *argv[] = { "bwrap", "--unshare-all", "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin",
+		"/bin", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "--proc", "/proc",
+		"--dev", "/dev", "--tmpfs", "/tmp", "--", "/usr/bin/true", NULL };
+	double *t = calloc((size_t)n, sizeof(double));
+	extern char **environ;
+
+	for (int i = 0; i < n; i++) {
+		pid_t pid;
+		int st;
+		double t0 = now_s();
+		if (posix_spawnp(&pid, "bwrap", NULL, NULL, argv, environ) != 0 ||
+		    waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+			die("bwrap failed");
+		}
+		t[i] = now_s() - t0;
+	}
+	double p50, p99;
+	percentiles(t, n, &p50, &p99);
+	printf("{\"p50_ms\":%.2f,\"p99_ms\":%.2f}\n", p50 / 1000, p99 / 1000); /* percentiles gives us */
+	free(t);
+	return (0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1320,6 +1462,20 @@ main(int argc, char **argv)
 		double rate = load_run(&l, atoi(argv[3]));
 		printf("{\"rate\":%.1f,\"errors\":%ld}\n", rate, atomic_load(&l.errors));
 		return (0);
+	}
+	if (strcmp(cmd, "run-true-sandbox") == 0 && argc == 6) {
+		bench_sandbox = argv[3];
+		l.seconds = atof(argv[5]);
+		l.setup = ours_setup, l.teardown = ours_teardown, l.op = run_true_sandbox_op;
+		double rate = load_run(&l, atoi(argv[4]));
+		printf("{\"rate\":%.1f,\"errors\":%ld}\n", rate, atomic_load(&l.errors));
+		return (0);
+	}
+	if (strcmp(cmd, "sandbox-create") == 0 && argc == 5) {
+		return (cmd_sandbox_create(argv[2], atoi(argv[3]), (pid_t)atoi(argv[4])));
+	}
+	if (strcmp(cmd, "bwrap-true") == 0 && argc == 3) {
+		return (cmd_bwrap_true(atoi(argv[2])));
 	}
 	if (strcmp(cmd, "spawn-true") == 0 && argc == 4) {
 		l.seconds = atof(argv[3]);

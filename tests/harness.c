@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -170,6 +171,8 @@ th_server_start(th_server *s, bool tcp)
 		if (s->uid != 0 && (setgroups(0, NULL) != 0 || setgid(s->uid) != 0 || setuid(s->uid) != 0)) {
 			_exit(126);
 		}
+		/* A test that dies (a sanitizer's halt) takes its server with it. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		execv(SANDPROCD_PATH, (char *const *)av);
 		_exit(127);
 	}

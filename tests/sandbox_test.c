@@ -283,6 +283,56 @@ test_stop_reaches_children_that_left_the_group(void)
 	sbx_rm(&srv, a.id);
 }
 
+/* Host processes whose command line has needle. */
+static int
+host_count(const char *needle)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	int n = 0;
+
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		char path[300], cmd[4096];
+		if (de->d_name[0] < '1' || de->d_name[0] > '9') {
+			continue;
+		}
+		snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
+		FILE *f = fopen(path, "re");
+		size_t len = f != NULL ? fread(cmd, 1, sizeof(cmd) - 1, f) : 0;
+		if (f != NULL) {
+			fclose(f);
+		}
+		for (size_t i = 0; i < len; i++) {
+			cmd[i] = cmd[i] == '\0' ? ' ' : cmd[i];
+		}
+		cmd[len] = '\0';
+		n += strstr(cmd, needle) != NULL;
+	}
+	if (d != NULL) {
+		closedir(d);
+	}
+	return (n);
+}
+
+static void
+test_stop_on_the_host_reaches_children_that_left_the_group(void)
+{
+	/* The measured defect: Stop left the setsid child of a host process running. */
+	const char *argv[] = { "sh", "-c", "setsid sleep 3017 & echo forked; exec sleep 3016", NULL };
+	sandproc_v1_Process p;
+
+	ensure();
+	th_start(&srv, argv, &p);
+	CHECK(th_logs_wait(srv.c, p.id, 0, "forked"));
+	CHECK(host_count("sleep 3017") == 1);
+	th_stop(&srv, p.id, 1000, &p);
+	CHECK_INT(p.state, sandproc_v1_State_STATE_KILLED);
+	for (int i = 0; i < 100 && host_count("sleep 301") > 0; i++) {
+		th_sleep_ms(20);
+	}
+	CHECK_INT(host_count("sleep 301"), 0);
+}
+
 static void
 test_delete_ends_everything_and_keeps_records(void)
 {
@@ -501,6 +551,8 @@ main(int argc, char **argv)
 		{ "test_pids_limit_stops_a_fork_loop", test_pids_limit_stops_a_fork_loop },
 		{ "test_stop_reaches_children_that_left_the_group",
 		    test_stop_reaches_children_that_left_the_group },
+		{ "test_stop_on_the_host_reaches_children_that_left_the_group",
+		    test_stop_on_the_host_reaches_children_that_left_the_group },
 		{ "test_delete_ends_everything_and_keeps_records",
 		    test_delete_ends_everything_and_keeps_records },
 		{ "test_wait_ready_before_after_timeout_and_failed",

@@ -162,6 +162,13 @@ test_oversized_message_is_refused_and_server_stays_up(void)
 	CHECK_INT(nng_req0_open(&sock), 0);
 	nng_socket_set_ms(sock, NNG_OPT_RECVTIMEO, 1000);
 	nng_socket_set_ms(sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	/*
+	 * The server drops the connection; a redial still under way when the
+	 * socket closes leaks nng 1.5.2's pipe (LeakSanitizer saw it once in
+	 * CI): no redial before the close.
+	 */
+	nng_socket_set_ms(sock, NNG_OPT_RECONNMINT, 60000);
+	nng_socket_set_ms(sock, NNG_OPT_RECONNMAXT, 60000);
 	CHECK_INT(nng_dial(sock, s.url, NULL, 0), 0);
 	nng_msg_alloc(&m, len);
 	memcpy(nng_msg_body(m), big, len);

@@ -31,9 +31,10 @@ rpc_processes_start(sp_call *call, const sandproc_v1_StartRequest *req, sandproc
 	int code;
 
 	if ((code = request_start_plan(req, &plan, call->arena, err, sizeof(err))) != SP_OK ||
-	    (!sandboxes_is_host(req->sandbox_id) &&
-	        (code = sandboxes_place(call->srv->sbx, req->sandbox_id, false, req->cwd, &req->env,
-	             &plan.spec, call->arena, err, sizeof(err))) != SP_OK) ||
+	    (code = sandboxes_is_host(req->sandbox_id)
+	            ? sandboxes_place_host(call->srv->sbx, &plan.spec, call->arena)
+	            : sandboxes_place(call->srv->sbx, req->sandbox_id, false, req->cwd, &req->env, &plan.spec,
+	                  call->arena, err, sizeof(err))) != SP_OK ||
 	    (code = supervisor_start(call->srv->sup, &plan, rep, call->arena, err, sizeof(err))) != SP_OK) {
 		return (sp_call_error(call, code, "%s", err));
 	}

@@ -38,7 +38,7 @@ typedef struct spawn_place_ops {
 } spawn_place_ops;
 
 typedef struct spawn_place {
-	int32_t ns_pid;
+	int32_t ns_pid; /* 0: on the host (only a cgroup of its own) */
 	uint64_t ns_pid_start;
 	int uid, gid;
 	const char *cgroup_procs[SPAWN_PLACE_CGROUPS + 1]; /* NULL-terminated */

@@ -359,7 +359,8 @@ direct_start(backend *b, proc *p, const spawn_spec *spec, char *err, size_t errl
 	spawn_child c;
 	int code, errnum;
 
-	if (spec->place != NULL) {
+	/* A place on the host (a cgroup of its own) is left out: posix_spawn cannot join one. */
+	if (spec->place != NULL && spec->place->ns_pid > 0) {
 		snprintf(err, errlen,
 		    "processes in a sandbox need the holder backend (sandprocd --backend holder)");
 		return (SP_FAILED_PRECONDITION);

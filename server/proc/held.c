@@ -195,7 +195,8 @@ held_start(backend *b, proc *p, const spawn_spec *spec, char *err, size_t errlen
 	 * told apart now. In a sandbox the holder's child looks it up inside
 	 * (its errors come back the same way).
 	 */
-	if (spec->place != NULL) {
+	bool inside = spec->place != NULL && spec->place->ns_pid > 0;
+	if (inside) {
 		snprintf(exe, sizeof(exe), "%s", spec->argv[0]);
 	} else if ((cwd != NULL && (code = spawn_check_cwd(cwd, &errnum, err, errlen)) != SP_OK) ||
 	    (code = spawn_resolve(spec->argv[0], spawn_env_path(spec->env), cwd, exe, sizeof(exe), &errnum,
@@ -267,7 +268,7 @@ held_start(backend *b, proc *p, const spawn_spec *spec, char *err, size_t errlen
 		char *text = hr_str(&r);
 		snprintf(msg, sizeof(msg), "%s", text != NULL ? text : "failed");
 		free(text);
-		if (spec->place != NULL) {
+		if (inside) {
 			snprintf(
 			    err, errlen, "%s (in the sandbox, with cwd %s)", msg, cwd != NULL ? cwd : "/");
 		} else {

@@ -58,6 +58,7 @@ struct sandboxes {
 	char dir[4096];   /* <data>/sandboxes */
 	unsigned leaf_seq;
 	volatile bool stopping; /* the server is going: setups are no longer waited for */
+	bool host_cgroups;      /* host processes get a cgroup each (sandproc/host/...) */
 };
 
 static const char *const sbx_state_names[] = { "unspecified", "creating", "ready", "failed", "deleting" };
@@ -1197,6 +1198,45 @@ sandboxes_place(sandboxes *m, const char *id, bool for_run, const char *request_
 	return (SP_OK);
 }
 
+/* Host processes' cgroups: pids (listing) and freezer are enough to reach every descendant. */
+#define SBX_HOST "host"
+#define SBX_HOST_MASK ((1u << CG_PIDS) | (1u << CG_FREEZER))
+
+int
+sandboxes_place_host(sandboxes *m, spawn_spec *spec, sp_arena *arena)
+{
+	char(*procs)[CG_PATH_MAX];
+	spawn_place *pl;
+	sbx_place_ctx *c;
+
+	if (m->cg.version == 0 || !m->host_cgroups) {
+		return (SP_OK); /* no cgroups: Stop reaches the process group, as before */
+	}
+	if ((procs = sp_arena_alloc(arena, (CG_MAX_DIRS + 1) * CG_PATH_MAX)) == NULL ||
+	    (pl = sp_arena_alloc(arena, sizeof(*pl))) == NULL || (c = calloc(1, sizeof(*c))) == NULL) {
+		return (SP_OK);
+	}
+	pthread_mutex_lock(&m->mu);
+	unsigned seq = ++m->leaf_seq;
+	pthread_mutex_unlock(&m->mu);
+	c->m = m;
+	snprintf(c->sbx, sizeof(c->sbx), "%s", SBX_HOST);
+	snprintf(c->leaf, sizeof(c->leaf), "p%u-%d", seq, (int)getpid());
+	if (cg_leaf_make(&m->cg, SBX_HOST, c->leaf, SBX_HOST_MASK, procs, CG_MAX_DIRS + 1) != 0) {
+		free(c);
+		return (SP_OK); /* best effort: without it, Stop still reaches the group */
+	}
+	memset(pl, 0, sizeof(*pl));
+	pl->uid = pl->gid = -1;
+	for (size_t i = 0; i < CG_MAX_DIRS && procs[i][0] != '\0'; i++) {
+		pl->cgroup_procs[i] = procs[i];
+	}
+	pl->ops = &sbx_place_ops;
+	pl->ctx = c;
+	spec->place = pl;
+	return (SP_OK);
+}
+
 /* --- start-up ------------------------------------------------------------------------- */
 
 static void
@@ -1267,6 +1307,10 @@ sandboxes_new(sandboxes **out, const sandboxes_config *c, char *err, size_t errl
 		m->bwrap[0] = '\0';
 	}
 	cg_detect(&m->cg);
+	cg_limits none = { 0 };
+	char note[256];
+	m->host_cgroups =
+	    m->cg.version != 0 && cg_sandbox_make(&m->cg, SBX_HOST, &none, note, sizeof(note)) == 0;
 	char cgs[128];
 	cg_describe(&m->cg, cgs, sizeof(cgs));
 	util_log("sandboxes: %s; cgroups %s",

@@ -79,4 +79,11 @@ bool sandboxes_watch_ready(sandboxes *m, const char *id, waiter *w);
 int sandboxes_place(sandboxes *m, const char *id, bool for_run, const char *request_cwd,
     const sp_strv_t *req_env, spawn_spec *spec, sp_arena *arena, char *err, size_t errlen);
 
+/*
+ * A host process's place: only a cgroup of its own (where cgroups are
+ * writable), so Stop, Kill and timeouts reach every process it starts, also
+ * one that called setsid. Leaves spec as it is when there are none.
+ */
+int sandboxes_place_host(sandboxes *m, spawn_spec *spec, sp_arena *arena);
+
 #endif

@@ -411,3 +411,31 @@ cg_sandbox_remove(const cgroups *cg, const char *sbx)
 		rmdir(path);
 	}
 }
+
+void
+cg_sandbox_prune(const cgroups *cg, const char *sbx, bool also_group)
+{
+	char path[CG_PATH_MAX];
+
+	for (int c = 0; c < CG_NCTL; c++) {
+		if (!cg_uses(cg, c)) {
+			continue;
+		}
+		cg_path(cg, c, sbx, NULL, NULL, path, sizeof(path));
+		DIR *d = opendir(path);
+		struct dirent *de;
+		while (d != NULL && (de = readdir(d)) != NULL) {
+			if (de->d_type == DT_DIR && de->d_name[0] != '.') {
+				cg_path(cg, c, sbx, de->d_name, NULL, path, sizeof(path));
+				rmdir(path); /* fails, as it should, while a process is in it */
+			}
+		}
+		if (d != NULL) {
+			closedir(d);
+		}
+		if (also_group) {
+			cg_path(cg, c, sbx, NULL, NULL, path, sizeof(path));
+			rmdir(path);
+		}
+	}
+}

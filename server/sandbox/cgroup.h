@@ -70,6 +70,13 @@ uint64_t cg_leaf_oom_kills(const cgroups *cg, const char *sbx, const char *leaf)
 /* Removes the leaf if it is empty. */
 void cg_leaf_remove(const cgroups *cg, const char *sbx, const char *leaf);
 
+/*
+ * Removes the sandbox's leaves that are empty (left by processes that
+ * ended while no one removed them), and with also_group its own cgroup
+ * when that is empty then.
+ */
+void cg_sandbox_prune(const cgroups *cg, const char *sbx, bool also_group);
+
 /* SIGKILLs whatever is left in the sandbox's cgroups and removes them all. */
 void cg_sandbox_remove(const cgroups *cg, const char *sbx);
 

@@ -58,7 +58,8 @@ struct sandboxes {
 	char dir[4096];   /* <data>/sandboxes */
 	unsigned leaf_seq;
 	volatile bool stopping; /* the server is going: setups are no longer waited for */
-	bool host_cgroups;      /* host processes get a cgroup each (sandproc/host/...) */
+	bool host_cgroups;      /* host processes get a cgroup each (sandproc/host-<data dir hash>/...) */
+	char host_group[24];
 };
 
 static const char *const sbx_state_names[] = { "unspecified", "creating", "ready", "failed", "deleting" };
@@ -1199,7 +1200,6 @@ sandboxes_place(sandboxes *m, const char *id, bool for_run, const char *request_
 }
 
 /* Host processes' cgroups: pids (listing) and freezer are enough to reach every descendant. */
-#define SBX_HOST "host"
 #define SBX_HOST_MASK ((1u << CG_PIDS) | (1u << CG_FREEZER))
 
 int
@@ -1220,9 +1220,9 @@ sandboxes_place_host(sandboxes *m, spawn_spec *spec, sp_arena *arena)
 	unsigned seq = ++m->leaf_seq;
 	pthread_mutex_unlock(&m->mu);
 	c->m = m;
-	snprintf(c->sbx, sizeof(c->sbx), "%s", SBX_HOST);
+	snprintf(c->sbx, sizeof(c->sbx), "%s", m->host_group);
 	snprintf(c->leaf, sizeof(c->leaf), "p%u-%d", seq, (int)getpid());
-	if (cg_leaf_make(&m->cg, SBX_HOST, c->leaf, SBX_HOST_MASK, procs, CG_MAX_DIRS + 1) != 0) {
+	if (cg_leaf_make(&m->cg, m->host_group, c->leaf, SBX_HOST_MASK, procs, CG_MAX_DIRS + 1) != 0) {
 		free(c);
 		return (SP_OK); /* best effort: without it, Stop still reaches the group */
 	}
@@ -1307,10 +1307,19 @@ sandboxes_new(sandboxes **out, const sandboxes_config *c, char *err, size_t errl
 		m->bwrap[0] = '\0';
 	}
 	cg_detect(&m->cg);
+	/* This data dir's own group of host leaves: what an earlier server left empty goes now. */
+	unsigned h = 2166136261u;
+	for (const char *p = c->data_dir; *p != '\0'; p++) {
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	}
+	snprintf(m->host_group, sizeof(m->host_group), "host-%08x", h);
 	cg_limits none = { 0 };
 	char note[256];
 	m->host_cgroups =
-	    m->cg.version != 0 && cg_sandbox_make(&m->cg, SBX_HOST, &none, note, sizeof(note)) == 0;
+	    m->cg.version != 0 && cg_sandbox_make(&m->cg, m->host_group, &none, note, sizeof(note)) == 0;
+	if (m->host_cgroups) {
+		cg_sandbox_prune(&m->cg, m->host_group, false);
+	}
 	char cgs[128];
 	cg_describe(&m->cg, cgs, sizeof(cgs));
 	util_log("sandboxes: %s; cgroups %s",
@@ -1340,6 +1349,9 @@ sandboxes_free(sandboxes *m)
 		return;
 	}
 	/* Keepers are left running: sandboxes outlive the server as their processes do. */
+	if (m->host_cgroups) {
+		cg_sandbox_prune(&m->cg, m->host_group, true);
+	}
 	while (m->all.head != NULL) {
 		sbx *s = containerof(m->all.head, sbx, node);
 		dlist_remove(&m->all, &s->node);

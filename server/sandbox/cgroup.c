@@ -377,43 +377,10 @@ cg_leaf_remove(const cgroups *cg, const char *sbx, const char *leaf)
 	}
 }
 
-void
-cg_sandbox_remove(const cgroups *cg, const char *sbx)
-{
-	char path[CG_PATH_MAX];
-
-	for (int c = 0; c < CG_NCTL; c++) {
-		if (!cg_uses(cg, c)) {
-			continue;
-		}
-		cg_path(cg, c, sbx, NULL, NULL, path, sizeof(path));
-		DIR *d = opendir(path);
-		if (d == NULL) {
-			continue;
-		}
-		struct dirent *de;
-		while ((de = readdir(d)) != NULL) {
-			if (de->d_type != DT_DIR || de->d_name[0] == '.') {
-				continue;
-			}
-			/* Killed processes leave their cgroup as they exit: give them a moment. */
-			for (int i = 0; i < 200; i++) {
-				if (cg_leaf_signal(cg, sbx, de->d_name, SIGKILL) == 0) {
-					break;
-				}
-				cg_sleep_ms(5);
-			}
-			cg_path(cg, c, sbx, de->d_name, NULL, path, sizeof(path));
-			rmdir(path);
-		}
-		closedir(d);
-		cg_path(cg, c, sbx, NULL, NULL, path, sizeof(path));
-		rmdir(path);
-	}
-}
-
-void
-cg_sandbox_prune(const cgroups *cg, const char *sbx, bool also_group)
+/* Removes the sandbox's leaves (SIGKILLing what is in them first, with kill_first) and, with also_group, it.
+ */
+static void
+cg_sweep(const cgroups *cg, const char *sbx, bool kill_first, bool also_group)
 {
 	char path[CG_PATH_MAX];
 
@@ -425,10 +392,16 @@ cg_sandbox_prune(const cgroups *cg, const char *sbx, bool also_group)
 		DIR *d = opendir(path);
 		struct dirent *de;
 		while (d != NULL && (de = readdir(d)) != NULL) {
-			if (de->d_type == DT_DIR && de->d_name[0] != '.') {
-				cg_path(cg, c, sbx, de->d_name, NULL, path, sizeof(path));
-				rmdir(path); /* fails, as it should, while a process is in it */
+			if (de->d_type != DT_DIR || de->d_name[0] == '.') {
+				continue;
 			}
+			/* Killed processes leave their cgroup as they exit: give them a moment. */
+			for (int i = 0;
+			     kill_first && i < 200 && cg_leaf_signal(cg, sbx, de->d_name, SIGKILL) > 0; i++) {
+				cg_sleep_ms(5);
+			}
+			cg_path(cg, c, sbx, de->d_name, NULL, path, sizeof(path));
+			rmdir(path); /* fails, as it should, while a process is in it */
 		}
 		if (d != NULL) {
 			closedir(d);
@@ -438,4 +411,16 @@ cg_sandbox_prune(const cgroups *cg, const char *sbx, bool also_group)
 			rmdir(path);
 		}
 	}
+}
+
+void
+cg_sandbox_prune(const cgroups *cg, const char *sbx, bool also_group)
+{
+	cg_sweep(cg, sbx, false, also_group);
+}
+
+void
+cg_sandbox_remove(const cgroups *cg, const char *sbx)
+{
+	cg_sweep(cg, sbx, true, true);
 }

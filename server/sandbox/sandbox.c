@@ -773,19 +773,31 @@ sbx_not_found(const char *id, char *err, size_t errlen)
 	return (SP_NOT_FOUND);
 }
 
+/* Sandbox id, checked, with m->mu held; or NULL (unlocked) with NOT_FOUND's text in err. */
+static sbx *
+sbx_lookup(sandboxes *m, const char *id, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&m->mu);
+	sbx *s = sbx_find(m, id);
+	if (s == NULL) {
+		pthread_mutex_unlock(&m->mu);
+		sbx_not_found(id, err, errlen);
+		return (NULL);
+	}
+	sbx_check(m, s);
+	return (s);
+}
+
 int
 sandboxes_get(
     sandboxes *m, const char *id, sandproc_v1_Sandbox *out, sp_arena *arena, char *err, size_t errlen)
 {
 	int code;
+	sbx *s = sbx_lookup(m, id, err, errlen);
 
-	pthread_mutex_lock(&m->mu);
-	sbx *s = sbx_find(m, id);
 	if (s == NULL) {
-		pthread_mutex_unlock(&m->mu);
-		return (sbx_not_found(id, err, errlen));
+		return (SP_NOT_FOUND);
 	}
-	sbx_check(m, s);
 	code = sbx_copy(out, &s->rec, arena) == 0 ? SP_OK : SP_RESOURCE_EXHAUSTED;
 	pthread_mutex_unlock(&m->mu);
 	return (code);
@@ -856,13 +868,11 @@ sandboxes_list(sandboxes *m, const sandproc_v1_ListSandboxesRequest *req, sandpr
 int
 sandboxes_readiness(sandboxes *m, const char *id, sandproc_v1_ReadinessReply *rep, char *err, size_t errlen)
 {
-	pthread_mutex_lock(&m->mu);
-	sbx *s = sbx_find(m, id);
+	sbx *s = sbx_lookup(m, id, err, errlen);
+
 	if (s == NULL) {
-		pthread_mutex_unlock(&m->mu);
-		return (sbx_not_found(id, err, errlen));
+		return (SP_NOT_FOUND);
 	}
-	sbx_check(m, s);
 	rep->state = s->rec.state;
 	rep->ready = s->rec.state == sandproc_v1_SandboxState_SANDBOX_STATE_READY;
 	snprintf(rep->message, sizeof(rep->message), "%s%s%s", sbx_state_name(s->rec.state),
@@ -1082,13 +1092,10 @@ sandboxes_place(sandboxes *m, const char *id, bool for_run, const char *request_
 		return (SP_INVALID_ARGUMENT);
 	}
 	memset(&base, 0, sizeof(base));
-	pthread_mutex_lock(&m->mu);
-	sbx *s = sbx_find(m, id);
+	sbx *s = sbx_lookup(m, id, err, errlen);
 	if (s == NULL) {
-		pthread_mutex_unlock(&m->mu);
-		return (sbx_not_found(id, err, errlen));
+		return (SP_NOT_FOUND);
 	}
-	sbx_check(m, s);
 	if (s->rec.state != sandproc_v1_SandboxState_SANDBOX_STATE_READY) {
 		snprintf(err, errlen, "sandbox %s is %s%s%s", id, sbx_state_name(s->rec.state),
 		    s->rec.error != NULL && s->rec.error[0] ? ": " : ", not ready",

@@ -325,8 +325,15 @@ test_lifecycle_events_come_in_order_and_carry_no_env_values(void)
 	sp_arena *a = sp_arena_new();
 	nng_socket sub;
 	int ended = 0;
+	sandproc_v1_SetConfigRequest set;
+	sandproc_v1_Config cfg;
 
 	ensure();
+	/* All may still be running at once on a slow machine (TSan): no limit in the way. */
+	memset(&set, 0, sizeof(set));
+	set.has_max_concurrent_processes = true;
+	set.max_concurrent_processes = N + 16;
+	CHECK_OK(srv.c, sp_processes_set_config(srv.c, &set, &cfg, 0));
 	CHECK_INT(nng_sub0_open(&sub), 0);
 	nng_socket_set(sub, NNG_OPT_SUB_SUBSCRIBE, "proc/", 5);
 	nng_socket_set_int(sub, NNG_OPT_RECVBUF, 8192);

@@ -30,11 +30,17 @@ rpc_processes_start(sp_call *call, const sandproc_v1_StartRequest *req, sandproc
 	char err[600];
 	int code;
 
-	if ((code = request_start_plan(req, &plan, call->arena, err, sizeof(err))) != SP_OK ||
-	    (code = sandboxes_is_host(req->sandbox_id)
-	            ? sandboxes_place_host(call->srv->sbx, &plan.spec, call->arena)
-	            : sandboxes_place(call->srv->sbx, req->sandbox_id, false, req->cwd, &req->env, &plan.spec,
-	                  call->arena, err, sizeof(err))) != SP_OK ||
+	if ((code = request_start_plan(req, &plan, call->arena, err, sizeof(err))) != SP_OK) {
+		return (sp_call_error(call, code, "%s", err));
+	}
+	/* Where it runs: a sandbox, or the host with a cgroup of its own when the backend can join one. */
+	if (!sandboxes_is_host(req->sandbox_id)) {
+		code = sandboxes_place(call->srv->sbx, req->sandbox_id, false, req->cwd, &req->env,
+		    &plan.spec, call->arena, err, sizeof(err));
+	} else if (supervisor_can_join_cgroups(call->srv->sup)) {
+		code = sandboxes_place_host(call->srv->sbx, &plan.spec, call->arena);
+	}
+	if (code != SP_OK ||
 	    (code = supervisor_start(call->srv->sup, &plan, rep, call->arena, err, sizeof(err))) != SP_OK) {
 		return (sp_call_error(call, code, "%s", err));
 	}

@@ -923,8 +923,12 @@ h_exec(void)
 	}
 	plan.err_pipe = ep[1];
 	if (pidns >= 0) {
-		/* The pid namespace is our children's: the program runs in one. */
-		pid_t child = fork();
+		/*
+		 * The pid namespace is our children's: the program runs in one.
+		 * vfork: the child only makes system calls until it execs (or
+		 * writes its failure and _exits), so nothing is copied for it.
+		 */
+		pid_t child = vfork();
 		if (child < 0) {
 			perror("sandproc-holder: fork");
 			return (127);

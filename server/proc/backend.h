@@ -40,6 +40,8 @@ typedef struct backend_ops {
 	const char *name;
 	/* The backend writes the log itself (a holder): the server's log sink is left out. */
 	bool stores_output;
+	/* A child joins the cgroups of its spawn_place (the direct backend's posix_spawn cannot). */
+	bool joins_cgroups;
 	/*
 	 * Starts p's child from spec (on a worker thread). On success sets
 	 * p->pid, p->origin and p->in_fd (stdin pipe, PTY master, or -1), and

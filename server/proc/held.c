@@ -735,6 +735,7 @@ held_free(backend *b)
 static const backend_ops held_ops = {
 	.name = "holder",
 	.stores_output = true,
+	.joins_cgroups = true,
 	.start = held_start,
 	.watch = held_watch,
 	.abandon = held_abandon,

@@ -137,6 +137,12 @@ sup_detach_all(loop_job *job)
 }
 
 bool
+supervisor_can_join_cgroups(const supervisor *s)
+{
+	return (s->be->ops->joins_cgroups);
+}
+
+bool
 supervisor_can_keep(const supervisor *s)
 {
 	return (s->be->ops->detach != NULL);

@@ -65,6 +65,9 @@ void supervisor_stop(supervisor *s, int grace_ms, bool keep);
 /* Whether the backend can keep processes across a shutdown (holders can). */
 bool supervisor_can_keep(const supervisor *s);
 
+/* Whether a child can join cgroups of its own (a spawn_place's) on this backend. */
+bool supervisor_can_join_cgroups(const supervisor *s);
+
 /* The settings changed: what running processes were started with follows. */
 void supervisor_config_changed(supervisor *s);
 

@@ -950,9 +950,7 @@ sandboxes_delete(
 	if (sbx_keeper_alive(s)) {
 		kill(s->rec.pid, SIGKILL); /* the PID namespace ends with its init */
 	}
-	pthread_mutex_lock(&m->mu);
-	sbx_reap(s, true);
-	pthread_mutex_unlock(&m->mu);
+	sbx_reap(s, true); /* deleting: no one else waits for it now */
 	cg_sandbox_remove(&m->cg, id);
 	snprintf(dir, sizeof(dir), "%s/%s", m->dir, id);
 	if (keep_workspace) {

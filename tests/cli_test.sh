@@ -118,6 +118,35 @@ check input-logs 0 "$cli" logs "$id"
 expect input-echoed '[ "$out" = "typed text" ]'
 check input-ended 1 "$cli" input "$id" more
 
+# Typing a line, C escapes, and --json saying how many bytes went in.
+check line-start 0 "$cli" start -- "$testchild" echo
+id=$out
+check input-line 0 "$cli" input "$id" --line 'first line'
+check input-escapes-json 0 "$cli" --json input "$id" -e 'tab\there\x21\n'
+expect input-escapes-json-out 'is_json "$out" && [[ $out == *\"bytes_written\":10* ]]'
+check input-bad-escape 2 "$cli" input "$id" -e 'oops\q'
+check line-eof 0 "$cli" input "$id" --eof
+check line-wait 0 "$cli" wait "$id"
+check line-logs 0 "$cli" logs "$id"
+typed=$(printf 'first line\ntab\there!')
+expect line-echoed '[ "$out" = "$typed" ]'
+# attach to a TTY process that has ended is an error, with a non-zero exit.
+check tty-start 0 "$cli" start --tty -- sh
+id=$out
+check tty-exit 0 "$cli" input "$id" --line 'exit 0'
+check tty-wait 0 "$cli" wait "$id"
+check attach-ended 1 "$cli" attach "$id"
+expect attach-ended-msg '[[ $err == "sandproc: FAILED_PRECONDITION: "*"has ended"* ]]'
+
+# --shell runs a command line; a command line given as one argument gets a hint.
+check shell-run 3 "$cli" run --shell 'echo a && echo b >&2; exit 3'
+expect shell-run-out '[ "$out" = a ] && [ "$err" = b ]'
+check shell-start 0 "$cli" start --shell 'echo started-by-shell'
+check shell-start-wait 0 "$cli" wait "$out"
+check shell-hint 127 "$cli" run -- 'echo hi && ls'
+expect shell-hint-msg '[[ $err == *"use --shell '\''echo hi && ls'\''"* ]]'
+check shell-and-command 2 "$cli" run --shell 'true' -- true
+
 check signal-start 0 "$cli" start -- "$testchild" usr1
 id=$out
 sleep 0.2

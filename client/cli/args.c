@@ -211,7 +211,7 @@ cli_parse(const cli_verb *v, int argc, char **argv, const sp_msg_info *info, voi
 	}
 	out->rest = argv + i;
 	out->nrest = argc - i;
-	if (v->takes_command && out->nrest == 0) {
+	if (v->takes_command && out->nrest == 0 && cli_flag_value(v, out, "--shell") == NULL) {
 		return (cli_usage("%s: no command given (usage: sandproc %s)", v->name, v->usage));
 	}
 	return (0);

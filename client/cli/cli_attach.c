@@ -163,8 +163,10 @@ cli_attach(cli *cl, const cli_verb *v, int argc, char **argv)
 		return (CLI_EXIT_ERROR);
 	}
 	if (rec.state != sandproc_v1_State_STATE_RUNNING) {
-		fprintf(stderr, "sandproc: FAILED_PRECONDITION: %s has ended\n", a.id);
-		return (cli_exit_code(&rec));
+		/* An error like any other: the caller asked for a terminal that is not there. */
+		fprintf(stderr, "sandproc: FAILED_PRECONDITION: %s has ended (see sandproc logs %s)\n", a.id,
+		    a.id);
+		return (CLI_EXIT_ERROR);
 	}
 	if (isatty(0)) {
 		struct termios raw;

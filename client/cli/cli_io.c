@@ -67,7 +67,8 @@ cli_logs(cli *cl, const cli_verb *v, int argc, char **argv)
 }
 
 static int
-cli_send(cli *cl, sandproc_v1_SendInputRequest *req, const uint8_t *data, size_t len, bool eof)
+cli_send(
+    cli *cl, sandproc_v1_SendInputRequest *req, const uint8_t *data, size_t len, bool eof, uint64_t *written)
 {
 	sandproc_v1_SendInputReply rep;
 	int code;
@@ -78,7 +79,69 @@ cli_send(cli *cl, sandproc_v1_SendInputRequest *req, const uint8_t *data, size_t
 	if ((code = sp_processes_send_input(cl->c, req, &rep, 0)) != SP_OK) {
 		return (cli_call_failed(cl, code));
 	}
+	*written += rep.bytes_written;
 	return (0);
+}
+
+/* C escapes in s (\n \t \r \\ \e \0 \xHH \a \b), decoded into a (its length in *len); NULL when one is bad.
+ */
+static char *
+cli_unescape(const char *s, size_t *len, sp_arena *a)
+{
+	char *out = sp_arena_alloc(a, strlen(s) + 1);
+	size_t k = 0;
+
+	for (; out != NULL && *s != '\0'; s++) {
+		if (*s != '\\') {
+			out[k++] = *s;
+			continue;
+		}
+		switch (*++s) {
+		case 'n':
+			out[k++] = '\n';
+			break;
+		case 't':
+			out[k++] = '\t';
+			break;
+		case 'r':
+			out[k++] = '\r';
+			break;
+		case 'a':
+			out[k++] = '\a';
+			break;
+		case 'b':
+			out[k++] = '\b';
+			break;
+		case 'e':
+			out[k++] = 27;
+			break;
+		case '0':
+			out[k++] = '\0';
+			break;
+		case '\\':
+			out[k++] = '\\';
+			break;
+		case 'x': {
+			char hex[3] = { 0 };
+			char *end;
+			if (s[1] == '\0' || s[2] == '\0') {
+				return (NULL);
+			}
+			hex[0] = s[1], hex[1] = s[2];
+			long v = strtol(hex, &end, 16);
+			if (*end != '\0') {
+				return (NULL);
+			}
+			out[k++] = (char)v;
+			s += 2;
+			break;
+		}
+		default:
+			return (NULL);
+		}
+	}
+	*len = k;
+	return (out);
 }
 
 int
@@ -96,17 +159,41 @@ cli_input(cli *cl, const cli_verb *v, int argc, char **argv)
 	if ((rv = cli_parse(&vv, argc, argv, &sandproc_v1_SendInputRequest_info, &req, cl->arena, &a)) != 0) {
 		return (rv);
 	}
-	const char *data = a.pos[1];
-	bool eof = req.eof;
+	const char *data = a.pos[1], *line = cli_flag_value(v, &a, "--line");
+	bool eof = req.eof, escapes = cli_flag_value(v, &a, "--escapes") != NULL;
+	uint64_t written = 0;
+	size_t len = data != NULL ? strlen(data) : 0;
+	if (line != NULL) {
+		/* A line typed: the text and a newline. */
+		if (data != NULL) {
+			return (cli_usage("input: give DATA or --line TEXT, not both"));
+		}
+		char *l = sp_arena_alloc(cl->arena, strlen(line) + 2);
+		if (l == NULL) {
+			return (CLI_EXIT_ERROR);
+		}
+		len = (size_t)sprintf(l, "%s\n", line);
+		data = l;
+	}
 	if (req.id[0] == '\0' || (data == NULL && !eof)) {
 		return (
-		    cli_usage("input: give ID and DATA, - (stdin) or --eof (usage: sandproc %s)", v->usage));
+		    cli_usage("input: give ID and DATA, --line TEXT, - (stdin) or --eof (usage: sandproc %s)",
+		        v->usage));
+	}
+	if (escapes && data != NULL && strcmp(data, "-") != 0 &&
+	    (data = cli_unescape(data, &len, cl->arena)) == NULL) {
+		return (cli_usage("input: a bad escape in DATA (\\n \\t \\r \\\\ \\e \\0 \\xHH \\a \\b)"));
 	}
 	if (!cli_connect(cl)) {
 		return (CLI_EXIT_ERROR);
 	}
-	if (data == NULL || strcmp(data, "-") != 0) {
-		return (cli_send(cl, &req, (const uint8_t *)data, data ? strlen(data) : 0, eof));
+	if (data == NULL || strcmp(data, "-") != 0 || line != NULL) {
+		rv = cli_send(cl, &req, (const uint8_t *)data, data ? len : 0, eof, &written);
+		if (rv == 0 && cl->json) {
+			printf(
+			    "{\"id\":\"%s\",\"bytes_written\":%llu}\n", req.id, (unsigned long long)written);
+		}
+		return (rv);
 	}
 	/* Stdin in chunks that stay under the server's per-request limit. */
 	uint8_t *buf = malloc(CLI_INPUT_CHUNK);
@@ -121,14 +208,17 @@ cli_input(cli *cl, const cli_verb *v, int argc, char **argv)
 			break;
 		}
 		if (n == 0) {
-			rv = eof ? cli_send(cl, &req, NULL, 0, true) : 0;
+			rv = eof ? cli_send(cl, &req, NULL, 0, true, &written) : 0;
 			break;
 		}
-		if ((rv = cli_send(cl, &req, buf, (size_t)n, false)) != 0) {
+		if ((rv = cli_send(cl, &req, buf, (size_t)n, false, &written)) != 0) {
 			break;
 		}
 	}
 	free(buf);
+	if (rv == 0 && cl->json) {
+		printf("{\"id\":\"%s\",\"bytes_written\":%llu}\n", req.id, (unsigned long long)written);
+	}
 	return (rv);
 }
 

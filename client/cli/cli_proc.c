@@ -74,6 +74,42 @@ cli_run_result(cli *cl, const sandproc_v1_RunReply *rep)
 	return (rep->exit_code & 0xff);
 }
 
+/*
+ * The command: CMD [ARG...], or --shell 'CMD' run by /bin/sh -c. False
+ * (usage printed in *rv) when both or neither are given.
+ */
+static bool
+cli_command(const cli_verb *v, const cli_parsed *a, sp_strv_t *out, sp_arena *arena, int *rv)
+{
+	const char *shell = cli_flag_value(v, a, "--shell");
+
+	memset(out, 0, sizeof(*out));
+	if (shell != NULL && a->nrest > 0) {
+		*rv = cli_usage("%s: give --shell 'CMD' or -- CMD [ARG...], not both", v->name);
+		return (false);
+	}
+	if (shell != NULL) {
+		const char *sh[] = { "/bin/sh", "-c", shell, NULL };
+		for (int i = 0; sh[i] != NULL; i++) {
+			sp_strv_push(out, sh[i], arena);
+		}
+		return (true);
+	}
+	*out = sp_strv_of((const char *const *)a->rest);
+	return (true);
+}
+
+/* After "not found": a first argument with spaces was meant for a shell. */
+static void
+cli_hint_shell(const sp_strv_t *argv, int code)
+{
+	if (code == SP_NOT_FOUND && argv->n == 1 && strchr(argv->v[0], ' ') != NULL) {
+		fprintf(stderr,
+		    "sandproc: \"%s\" is one argument with spaces: for a command line, use --shell '%s'\n",
+		    argv->v[0], argv->v[0]);
+	}
+}
+
 /* A Run that could not start exits as a shell would: 127 not found, 126 not runnable. */
 static int
 cli_run_failed(cli *cl, int code)
@@ -98,7 +134,12 @@ cli_run_request(cli *cl, sandproc_v1_RunRequest *req)
 		return (CLI_EXIT_ERROR);
 	}
 	code = sp_processes_run(cl->c, req, &rep, req->timeout_ms ? sp_call_timeout(req->timeout_ms) : -1);
-	return (code == SP_OK ? cli_run_result(cl, &rep) : cli_run_failed(cl, code));
+	if (code != SP_OK) {
+		int rv = cli_run_failed(cl, code);
+		cli_hint_shell(&req->argv, code);
+		return (rv);
+	}
+	return (cli_run_result(cl, &rep));
 }
 
 int
@@ -119,7 +160,10 @@ cli_run(cli *cl, const cli_verb *v, int argc, char **argv)
 		    stderr, "sandproc: run -i: stdin is over %u bytes or unreadable\n", CLI_RUN_STDIN_MAX);
 		return (CLI_EXIT_ERROR);
 	}
-	req.argv = sp_strv_of((const char *const *)a.rest);
+	if (!cli_command(v, &a, &req.argv, cl->arena, &rv)) {
+		free(in);
+		return (rv);
+	}
 	req.stdin.data = in;
 	req.stdin.len = inlen;
 	rv = cli_run_request(cl, &req);
@@ -158,12 +202,16 @@ cli_start(cli *cl, const cli_verb *v, int argc, char **argv)
 	if ((code = cli_parse(v, argc, argv, &sandproc_v1_StartRequest_info, &req, cl->arena, &a)) != 0) {
 		return (code);
 	}
-	req.argv = sp_strv_of((const char *const *)a.rest);
+	if (!cli_command(v, &a, &req.argv, cl->arena, &code)) {
+		return (code);
+	}
 	if (!cli_connect(cl)) {
 		return (CLI_EXIT_ERROR);
 	}
 	if ((code = sp_processes_start(cl->c, &req, &rep, 0)) != SP_OK) {
-		return (cli_call_failed(cl, code));
+		int rv = cli_call_failed(cl, code);
+		cli_hint_shell(&req.argv, code);
+		return (rv);
 	}
 	if (cl->json) {
 		cli_print_json(&sandproc_v1_Process_info, &rep);

@@ -24,6 +24,7 @@ const cli_flag cli_run_flags[] = {
 	{ "--env", "-e", CLI_FLAG_KV, "env", false },
 	{ "--stdin", "-i", CLI_FLAG_BOOL, NULL, false },
 	{ "--sandbox", NULL, CLI_FLAG_VALUE, "sandbox_id", false },
+	{ "--shell", NULL, CLI_FLAG_VALUE, NULL, false },
 	{ 0 },
 };
 
@@ -38,6 +39,7 @@ const cli_flag cli_start_flags[] = {
 	{ "--timeout", NULL, CLI_FLAG_VALUE, "timeout_s", false },
 	{ "--no-stdin", NULL, CLI_FLAG_BOOL, "no_stdin", false },
 	{ "--sandbox", NULL, CLI_FLAG_VALUE, "sandbox_id", false },
+	{ "--shell", NULL, CLI_FLAG_VALUE, NULL, false },
 	{ 0 },
 };
 
@@ -55,7 +57,12 @@ const cli_flag cli_logs_flags[] = {
 	{ 0 },
 };
 
-const cli_flag cli_input_flags[] = { { "--eof", NULL, CLI_FLAG_BOOL, "eof", false }, { 0 } };
+const cli_flag cli_input_flags[] = {
+	{ "--eof", NULL, CLI_FLAG_BOOL, "eof", false },
+	{ "--line", NULL, CLI_FLAG_VALUE, NULL, false },
+	{ "--escapes", "-e", CLI_FLAG_BOOL, NULL, false },
+	{ 0 },
+};
 
 const cli_flag cli_exec_flags[] = {
 	{ "--timeout", NULL, CLI_FLAG_VALUE, "timeout_ms", true },
@@ -75,7 +82,7 @@ const cli_verb cli_verbs[] = {
 	    .fn = cli_run },
 	{ .name = "start",
 	    .usage = "start [--tty] [--cols N --rows N] [--cwd DIR] [-e K=V]... [--name N] [--label K=V]... "
-	             "[--timeout S] [--no-stdin] [--sandbox ID] -- CMD [ARG...]",
+	             "[--timeout S] [--no-stdin] [--sandbox ID] (-- CMD [ARG...] | --shell 'CMD')",
 	    .takes_command = true,
 	    .flags = cli_start_flags,
 	    .fn = cli_start },
@@ -120,9 +127,12 @@ const cli_verb cli_verbs[] = {
 	    .usage = "logs ID [--tail N] [--stream stdout|stderr|combined|pty] [--follow]",
 	    .positional = pos_id,
 	    .flags = cli_logs_flags,
-	    .fn = cli_logs },
+	    .fn = cli_logs,
+	    .help = "--follow exits 0 once the process has ended and its output is printed, whatever its "
+	            "exit code "
+	            "(as docker logs -f does): `sandproc wait ID` gives the code" },
 	{ .name = "input",
-	    .usage = "input ID [DATA | -] [--eof]",
+	    .usage = "input ID [DATA | -] [-e] [--line TEXT] [--eof]",
 	    .flags = cli_input_flags,
 	    .fn = cli_input },
 	{ .name = "attach",

@@ -62,7 +62,8 @@ typedef int (*sp_follow_fn)(void *arg, const sandproc_v1_LogEntry *entry);
 typedef struct sp_follow_opts {
 	const char *events_url;    /* NULL: sp_resolve_events_url(NULL) */
 	sandproc_v1_Stream stream; /* 0 = every stream */
-	uint32_t tail;             /* start with only the last N entries; 0 = all */
+	uint32_t tail;             /* start with only the last N lines; 0 = all */
+	uint32_t tail_entries;     /* or with only the last N entries (when tail is 0) */
 	uint64_t after_sequence;   /* start after this sequence (instead of tail) */
 	int poll_ms;               /* how often to check when the feed is quiet; 0 = 500 */
 	bool live_only;            /* skip history: only what comes after the follow starts */

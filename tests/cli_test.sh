@@ -99,6 +99,20 @@ check logs-stderr 0 "$cli" logs "$id" --stream stderr
 expect logs-stderr-out '[ "$out" = two ]'
 check logs-tail 0 "$cli" logs "$id" --tail 1
 expect logs-tail-out '[ "$out" = two ]'
+# --tail counts lines, not write chunks (a partial last line written in two pieces counts as one).
+check lines-start 0 "$cli" start -- sh -c "printf 'a\nb\nc\nd\n'; sleep 0.2; printf par; sleep 0.2; printf tial"
+lid=$out
+check lines-wait 0 "$cli" wait "$lid"
+check lines-tail-1 0 "$cli" logs "$lid" --tail 1
+expect lines-tail-1-out '[ "$out" = partial ]'
+check lines-tail-3 0 "$cli" logs "$lid" --tail 3
+expect lines-tail-3-out '[ "$out" = "$(printf "c\nd\npartial")" ]'
+check lines-tail-many 0 "$cli" logs "$lid" --tail 100
+expect lines-tail-many-out '[ "$out" = "$(printf "a\nb\nc\nd\npartial")" ]'
+check lines-tail-entries 0 "$cli" logs "$lid" --tail-entries 1
+expect lines-tail-entries-out '[ "$out" = tial ]'
+check lines-follow-tail 0 "$cli" logs "$lid" --follow --tail 2
+expect lines-follow-tail-out '[ "$out" = "$(printf "d\npartial")" ]'
 check logs-json 0 "$cli" --json logs "$id"
 expect logs-json-valid 'is_json "$out" && [[ $out == *\"stream\":\"stderr\"* ]]'
 check rm-running-refused 1 "$cli" rm "$("$cli" start -- sleep 30)"

@@ -41,7 +41,8 @@ cli_logs(cli *cl, const cli_verb *v, int argc, char **argv)
 	if (cli_flag_value(v, &a, "--follow") != NULL) {
 		sp_follow_opts o = { .events_url = cl->events,
 			.stream = req.stream,
-			.tail = req.tail,
+			.tail = req.tail_lines,
+			.tail_entries = req.tail,
 			.reconnect_ms = CLI_RECONNECT_MS };
 		code = sp_follow(cl->c, req.id, &o, cli_print_entry, cl, NULL);
 		return (code == SP_OK || code == SP_CANCELLED ? 0 : cli_call_failed(cl, code));
@@ -60,7 +61,7 @@ cli_logs(cli *cl, const cli_verb *v, int argc, char **argv)
 			}
 		}
 		req.after_sequence = rep->next_sequence;
-		req.tail = 0;
+		req.tail = req.tail_lines = 0;
 	} while (rep->has_more);
 	free(rep);
 	return (code == SP_OK ? 0 : cli_call_failed(cl, code));

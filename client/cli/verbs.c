@@ -51,7 +51,8 @@ const cli_flag cli_ps_flags[] = {
 };
 
 const cli_flag cli_logs_flags[] = {
-	{ "--tail", NULL, CLI_FLAG_VALUE, "tail", false },
+	{ "--tail", NULL, CLI_FLAG_VALUE, "tail_lines", false },
+	{ "--tail-entries", NULL, CLI_FLAG_VALUE, "tail", false },
 	{ "--stream", NULL, CLI_FLAG_VALUE, "stream", false },
 	{ "--follow", "-f", CLI_FLAG_BOOL, NULL, false },
 	{ 0 },
@@ -124,7 +125,8 @@ const cli_verb cli_verbs[] = {
 	    .flags = wait_flags,
 	    .show = CLI_SHOW_WAITED },
 	{ .name = "logs",
-	    .usage = "logs ID [--tail N] [--stream stdout|stderr|combined|pty] [--follow]",
+	    .usage =
+	        "logs ID [--tail LINES | --tail-entries N] [--stream stdout|stderr|combined|pty] [--follow]",
 	    .positional = pos_id,
 	    .flags = cli_logs_flags,
 	    .fn = cli_logs,

@@ -57,7 +57,7 @@ follow_deliver(follow *f, const sandproc_v1_LogEntry *e)
  * log was complete.
  */
 static int
-follow_drain(follow *f, uint32_t tail, sandproc_v1_State *state)
+follow_drain(follow *f, uint32_t tail_lines, uint32_t tail, sandproc_v1_State *state)
 {
 	sandproc_v1_LogsRequest req;
 	int code;
@@ -67,6 +67,7 @@ follow_drain(follow *f, uint32_t tail, sandproc_v1_State *state)
 		snprintf(req.id, sizeof(req.id), "%s", f->id);
 		req.after_sequence = f->last;
 		req.tail = tail;
+		req.tail_lines = tail_lines;
 		/* Catching up is done in big pages: fewer round trips behind a fast writer. */
 		req.max_bytes = FOLLOW_PAGE_BYTES;
 		req.stream = f->stream;
@@ -84,7 +85,7 @@ follow_drain(follow *f, uint32_t tail, sandproc_v1_State *state)
 			f->last = f->page->next_sequence;
 		}
 		*state = f->page->state;
-		tail = 0;
+		tail = tail_lines = 0;
 	} while (f->page->has_more);
 	return (SP_OK);
 }
@@ -198,7 +199,7 @@ follow_on_message(follow *f, nng_msg *m, sp_arena *a, bool *ended)
 		sandproc_v1_ProcessEvent ev;
 		if (sp_pb_decode(sandproc_v1_ProcessEvent_fields, &ev, sizeof(ev), pb, pblen, a, NULL) &&
 		    ev.process.state != sandproc_v1_State_STATE_RUNNING) {
-			if ((code = follow_drain(f, 0, &state)) == SP_OK) {
+			if ((code = follow_drain(f, 0, 0, &state)) == SP_OK) {
 				*ended = state != sandproc_v1_State_STATE_RUNNING;
 			}
 		}
@@ -223,7 +224,7 @@ follow_on_message(follow *f, nng_msg *m, sp_arena *a, bool *ended)
 		if (f->gaps_filled != NULL) {
 			(*f->gaps_filled)++;
 		}
-		if ((code = follow_drain(f, 0, &state)) != SP_OK) {
+		if ((code = follow_drain(f, 0, 0, &state)) != SP_OK) {
 			return (code);
 		}
 		if (state != sandproc_v1_State_STATE_RUNNING) {
@@ -286,7 +287,8 @@ sp_follow(sp_client *c, const char *id, const sp_follow_opts *opts, sp_follow_fn
 		}
 		f.last = f.page->last_sequence;
 		state = f.page->state;
-	} else if ((code = follow_drain(&f, opts->after_sequence ? 0 : opts->tail, &state)) != SP_OK) {
+	} else if ((code = follow_drain(&f, opts->after_sequence ? 0 : opts->tail,
+	                opts->after_sequence ? 0 : opts->tail_entries, &state)) != SP_OK) {
 		goto close;
 	}
 	ended = state != sandproc_v1_State_STATE_RUNNING;
@@ -305,7 +307,7 @@ sp_follow(sp_client *c, const char *id, const sp_follow_opts *opts, sp_follow_fn
 			if (!feed) {
 				nng_msleep(opts->poll_ms > 0 ? opts->poll_ms : 500);
 			}
-			if ((code = follow_drain(&f, 0, &state)) == SP_OK) {
+			if ((code = follow_drain(&f, 0, 0, &state)) == SP_OK) {
 				ended = state != sandproc_v1_State_STATE_RUNNING;
 			}
 		} else {

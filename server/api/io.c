@@ -20,6 +20,40 @@
 #define API_LOGS_DEFAULT_BYTES (1024 * 1024)
 #define API_LOGS_MAX_BYTES (16 * 1024 * 1024)
 
+/*
+ * Keeps only the last n lines of rep's entries (cutting the first one kept
+ * where its line starts); false when all the entries hold fewer lines (the
+ * caller may read further back).
+ */
+static bool
+api_tail_lines(sandproc_v1_LogsReply *rep, uint32_t n)
+{
+	bool last = true;
+
+	for (pb_size_t i = rep->entries_count; i-- > 0;) {
+		sandproc_v1_LogEntry *e = &rep->entries[i];
+		for (size_t j = e->data.len; j-- > 0;) {
+			/* The newline ending the output is the last line's, not a line of its own. */
+			if (last) {
+				last = false;
+				if (e->data.data[j] == '\n') {
+					continue;
+				}
+			}
+			if (e->data.data[j] == '\n' && --n == 0) {
+				e->data.data += j + 1;
+				e->data.len -= j + 1;
+				pb_size_t from = e->data.len > 0 ? i : i + 1;
+				memmove(&rep->entries[0], &rep->entries[from],
+				    (rep->entries_count - from) * sizeof(*e));
+				rep->entries_count -= from;
+				return (true);
+			}
+		}
+	}
+	return (false);
+}
+
 int
 rpc_processes_logs(sp_call *call, const sandproc_v1_LogsRequest *req, sandproc_v1_LogsReply *rep)
 {
@@ -53,9 +87,20 @@ rpc_processes_logs(sp_call *call, const sandproc_v1_LogsRequest *req, sandproc_v
 	if (rec.state == sandproc_v1_State_STATE_RUNNING) {
 		q.capped = supervisor_seen_seq(call->srv->sup, req->id, &q.upto_seq);
 	}
-	if ((rv = logfile_read(call->srv->log_dir, req->id, &q, rep, call->arena)) != 0) {
-		return (
-		    sp_call_error(call, errors_status(rv), "%s: reading logs: %s", req->id, errors_text(rv)));
+	/*
+	 * By lines: the last entries, more of them while they hold too few lines
+	 * (a line may take many entries, an entry many lines).
+	 */
+	for (q.tail = req->tail_lines > 0 ? req->tail_lines : q.tail;;) {
+		if ((rv = logfile_read(call->srv->log_dir, req->id, &q, rep, call->arena)) != 0) {
+			return (sp_call_error(
+			    call, errors_status(rv), "%s: reading logs: %s", req->id, errors_text(rv)));
+		}
+		if (req->tail_lines == 0 || api_tail_lines(rep, req->tail_lines) ||
+		    rep->entries_count < q.tail || q.tail >= q.max_entries) {
+			break;
+		}
+		q.tail = q.tail * 4 < q.max_entries ? q.tail * 4 : (uint32_t)q.max_entries;
 	}
 	rep->state = rec.state;
 	return (SP_OK);

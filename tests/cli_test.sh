@@ -152,6 +152,26 @@ check tty-wait 0 "$cli" wait "$id"
 check attach-ended 1 "$cli" attach "$id"
 expect attach-ended-msg '[[ $err == "sandproc: FAILED_PRECONDITION: "*"has ended"* ]]'
 
+# A name where an id is expected; names are unique among running processes.
+check name-start 0 "$cli" start --name web --label tier=front -- sh -c 'echo serving; exec sleep 30'
+wid=$out
+check name-dup 1 "$cli" start --name web -- true
+expect name-dup-msg '[[ $err == "sandproc: ALREADY_EXISTS: "*"\"web\""*"$wid"* ]]'
+check name-get 0 "$cli" --json get web
+expect name-get-id '[[ $out == *"\"id\":\"$wid\""* ]]'
+check name-ps 0 "$cli" --json ps --name web --label tier=front
+expect name-ps-one '[ "$(grep -c "\"name\":\"web\"" <<<"$out")" = 1 ]'
+check name-ps-other-label 0 "$cli" --json ps --label tier=back
+expect name-ps-other-none '[[ $out != *"$wid"* ]]'
+for _ in $(seq 100); do "$cli" logs web | grep -q serving && break; sleep 0.05; done
+check name-logs 0 "$cli" logs web
+expect name-logs-out '[ "$out" = serving ]'
+check name-stop 0 "$cli" stop web --wait 5000
+check name-again 0 "$cli" start --name web -- true
+check name-again-wait 0 "$cli" wait web
+check name-missing 1 "$cli" get no-such-name
+expect name-missing-msg '[[ $err == "sandproc: NOT_FOUND: "* ]]'
+
 # --shell runs a command line; a command line given as one argument gets a hint.
 check shell-run 3 "$cli" run --shell 'echo a && echo b >&2; exit 3'
 expect shell-run-out '[ "$out" = a ] && [ "$err" = b ]'

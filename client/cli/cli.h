@@ -112,6 +112,9 @@ bool cli_connect(cli *cl);
 int cli_call_failed(cli *cl, int code);
 /* Prints "sandproc: <message>" and returns CLI_EXIT_USAGE. */
 int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A name where an id is expected: the id of the running process of that name (else the newest); 0 or an exit
+ * code. */
+int cli_resolve_id(cli *cl, char *id, size_t len);
 /* Calls a generic verb's method with req (built by cli_parse) and shows the reply. */
 int cli_call_verb(cli *cl, const cli_verb *v, void *req, int timeout_ms);
 

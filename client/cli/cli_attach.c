@@ -146,7 +146,8 @@ cli_attach(cli *cl, const cli_verb *v, int argc, char **argv)
 	cli_parsed args;
 	memset(&a, 0, sizeof(a));
 	memset(&get, 0, sizeof(get));
-	if ((rv = cli_parse(v, argc, argv, &sandproc_v1_GetRequest_info, &get, cl->arena, &args)) != 0) {
+	if ((rv = cli_parse(v, argc, argv, &sandproc_v1_GetRequest_info, &get, cl->arena, &args)) != 0 ||
+	    (rv = cli_resolve_id(cl, get.id, sizeof(get.id))) != 0) {
 		return (rv);
 	}
 	snprintf(a.id, sizeof(a.id), "%s", get.id);

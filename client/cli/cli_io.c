@@ -32,7 +32,8 @@ cli_logs(cli *cl, const cli_verb *v, int argc, char **argv)
 	int code = SP_OK;
 
 	memset(&req, 0, sizeof(req));
-	if ((code = cli_parse(v, argc, argv, &sandproc_v1_LogsRequest_info, &req, cl->arena, &a)) != 0) {
+	if ((code = cli_parse(v, argc, argv, &sandproc_v1_LogsRequest_info, &req, cl->arena, &a)) != 0 ||
+	    (code = cli_resolve_id(cl, req.id, sizeof(req.id))) != 0) {
 		return (code);
 	}
 	if (!cli_connect(cl)) {
@@ -157,7 +158,8 @@ cli_input(cli *cl, const cli_verb *v, int argc, char **argv)
 	memset(&req, 0, sizeof(req));
 	vv.positional = pos;
 	vv.optional_positional = true;
-	if ((rv = cli_parse(&vv, argc, argv, &sandproc_v1_SendInputRequest_info, &req, cl->arena, &a)) != 0) {
+	if ((rv = cli_parse(&vv, argc, argv, &sandproc_v1_SendInputRequest_info, &req, cl->arena, &a)) != 0 ||
+	    (rv = cli_resolve_id(cl, req.id, sizeof(req.id))) != 0) {
 		return (rv);
 	}
 	const char *data = a.pos[1], *line = cli_flag_value(v, &a, "--line");

@@ -131,6 +131,59 @@ cli_show_reply(cli *cl, const cli_verb *v, const void *req, const void *rep)
 }
 
 int
+cli_resolve_id(cli *cl, char *id, size_t len)
+{
+	sandproc_v1_ListRequest req;
+	sandproc_v1_ListReply *rep;
+	int code, running = 0;
+	const char *pick = NULL;
+
+	/* An id is used as it is: proc_ and 24 lower-case hex digits. */
+	bool is_id = strncmp(id, "proc_", 5) == 0 && strlen(id) == 29;
+	for (size_t i = 5; is_id && i < 29; i++) {
+		is_id = (id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f');
+	}
+	if (is_id || id[0] == '\0') {
+		return (0);
+	}
+	if (!cli_connect(cl) || (rep = malloc(sizeof(*rep))) == NULL) {
+		return (CLI_EXIT_ERROR);
+	}
+	memset(&req, 0, sizeof(req));
+	req.name = id;
+	req.limit = 100;
+	if ((code = sp_processes_list(cl->c, &req, rep, 0)) != SP_OK) {
+		free(rep);
+		return (cli_call_failed(cl, code));
+	}
+	/* The running one (names are unique among running processes of a sandbox), else the newest. */
+	for (pb_size_t i = 0; i < rep->processes_count; i++) {
+		if (rep->processes[i].state == sandproc_v1_State_STATE_RUNNING) {
+			running++;
+			pick = running == 1 ? rep->processes[i].id : pick;
+		}
+	}
+	if (running == 0 && rep->processes_count > 0) {
+		pick = rep->processes[0].id;
+	}
+	int rv = 0;
+	if (running > 1) {
+		fprintf(stderr,
+		    "sandproc: FAILED_PRECONDITION: %d running processes are named \"%s\" (in different "
+		    "sandboxes): give the id\n",
+		    running, id);
+		rv = CLI_EXIT_ERROR;
+	} else if (pick == NULL) {
+		fprintf(stderr, "sandproc: NOT_FOUND: no process \"%s\" (neither an id nor a name)\n", id);
+		rv = CLI_EXIT_ERROR;
+	} else {
+		snprintf(id, len, "%s", pick);
+	}
+	free(rep);
+	return (rv);
+}
+
+int
 cli_call_verb(cli *cl, const cli_verb *v, void *req, int timeout_ms)
 {
 	void *rep = calloc(1, v->method->response->size);
@@ -160,7 +213,10 @@ cli_generic(cli *cl, const cli_verb *v, int argc, char **argv)
 	if (req == NULL) {
 		return (CLI_EXIT_ERROR);
 	}
-	if ((rv = cli_parse(v, argc, argv, v->method->request, req, cl->arena, &parsed)) == 0) {
+	if ((rv = cli_parse(v, argc, argv, v->method->request, req, cl->arena, &parsed)) == 0 &&
+	    (v->positional == NULL || strcmp(v->positional[0], "id") != 0 ||
+	        (rv = cli_resolve_id(cl, (char *)req, 32)) == 0)) {
+		/* (every request with an id has it first, as char[32]) */
 		rv = cli_call_verb(cl, v, req, sp_call_timeout(parsed.wait_ms));
 	}
 	free(req);

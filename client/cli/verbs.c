@@ -47,6 +47,8 @@ const cli_flag cli_ps_flags[] = {
 	{ "--state", NULL, CLI_FLAG_VALUE, "state", false },
 	{ "--limit", NULL, CLI_FLAG_VALUE, NULL, false },
 	{ "--sandbox", NULL, CLI_FLAG_VALUE, "sandbox_id", false },
+	{ "--name", NULL, CLI_FLAG_VALUE, "name", false },
+	{ "--label", NULL, CLI_FLAG_KV, "labels", false },
 	{ 0 },
 };
 
@@ -88,7 +90,8 @@ const cli_verb cli_verbs[] = {
 	    .flags = cli_start_flags,
 	    .fn = cli_start },
 	{ .name = "ps",
-	    .usage = "ps [--state running|exited|killed|failed] [--limit N] [--sandbox ID]",
+	    .usage = "ps [--state running|exited|killed|failed] [--limit N] [--sandbox ID] [--name N] "
+	             "[--label K=V]...",
 	    .flags = cli_ps_flags,
 	    .fn = cli_ps },
 	{ .name = "get",

@@ -47,11 +47,28 @@ rpc_processes_start(sp_call *call, const sandproc_v1_StartRequest *req, sandproc
 	return (SP_OK);
 }
 
+/* Whether p has every KEY=value of want. */
+static bool
+api_has_labels(const sandproc_v1_Process *p, const sp_strv_t *want)
+{
+	for (size_t i = 0; i < want->n; i++) {
+		bool found = false;
+		for (size_t k = 0; k < p->labels.n && !found; k++) {
+			found = strcmp(p->labels.v[k], want->v[i]) == 0;
+		}
+		if (!found) {
+			return (false);
+		}
+	}
+	return (true);
+}
+
 int
 rpc_processes_list(sp_call *call, const sandproc_v1_ListRequest *req, sandproc_v1_ListReply *rep)
 {
 	store_query q = { .state = req->state,
 		.sandbox_id = req->sandbox_id[0] == '\0' ? NULL : req->sandbox_id,
+		.name = req->name,
 		.limit = req->limit };
 	int64_t next = 0;
 	int rv;
@@ -71,9 +88,15 @@ rpc_processes_list(sp_call *call, const sandproc_v1_ListRequest *req, sandproc_v
 	if ((rv = store_list_processes(call->srv->store, &q, rep, &next, call->arena)) != 0) {
 		return (api_store_error(call, rv, ""));
 	}
+	/* Labels are filtered here, in the page (a page may come out short; the token still goes on). */
+	pb_size_t kept = 0;
 	for (pb_size_t i = 0; i < rep->processes_count; i++) {
-		supervisor_overlay(call->srv->sup, &rep->processes[i]);
+		if (api_has_labels(&rep->processes[i], &req->labels)) {
+			rep->processes[kept] = rep->processes[i];
+			supervisor_overlay(call->srv->sup, &rep->processes[kept++]);
+		}
 	}
+	rep->processes_count = kept;
 	if (next > 0) {
 		snprintf(rep->next_page_token, sizeof(rep->next_page_token), "%" PRId64, next);
 	}

@@ -74,6 +74,7 @@ struct proc {
 	waitlist end_waiters, output_waiters;
 
 	void *child; /* the backend's */
+	dnode claim; /* on s->claims while it starts with a name (under s->mu) */
 };
 
 struct supervisor {
@@ -91,6 +92,7 @@ struct supervisor {
 	pthread_cond_t drained; /* live reached 0 while stopping */
 	pthread_cond_t settled; /* an ended record left the table (its end is stored) */
 	runs *run_table;        /* children of Runs in flight */
+	dlist claims;           /* processes starting with a name, not in the table yet */
 };
 
 /* table.c */

@@ -67,6 +67,56 @@ sup_new_record(proc *p, const start_plan *plan)
 	return (0);
 }
 
+/* Two records name the same running process of one sandbox. */
+static bool
+sup_same_name(const proc *a, const proc *b)
+{
+	return (a->rec.name != NULL && b->rec.name != NULL && strcmp(a->rec.name, b->rec.name) == 0 &&
+	    strcmp(a->rec.sandbox_id, b->rec.sandbox_id) == 0);
+}
+
+/*
+ * Claims p's name among the running (and starting) processes of its
+ * sandbox; false, with the holder's id in other, when one has it.
+ */
+static bool
+sup_claim_name(supervisor *s, proc *p, char *other, size_t len)
+{
+	bool ok = true;
+
+	pthread_mutex_lock(&s->mu);
+	for (size_t b = 0; b < s->buckets && ok; b++) {
+		for (const proc *q = s->table[b]; q != NULL && ok; q = q->hnext) {
+			if (q->phase == PHASE_RUNNING && sup_same_name(p, q)) {
+				snprintf(other, len, "%s", q->id);
+				ok = false;
+			}
+		}
+	}
+	for (dnode *n = s->claims.head; n != NULL && ok; n = n->next) {
+		const proc *q = containerof(n, proc, claim);
+		if (sup_same_name(p, q)) {
+			snprintf(other, len, "%s (starting)", q->id);
+			ok = false;
+		}
+	}
+	if (ok) {
+		dlist_push(&s->claims, &p->claim);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return (ok);
+}
+
+/* A start that will not be: its name goes back, then p. */
+static void
+sup_start_free(supervisor *s, proc *p)
+{
+	pthread_mutex_lock(&s->mu);
+	dlist_remove(&s->claims, &p->claim);
+	pthread_mutex_unlock(&s->mu);
+	proc_free(p);
+}
+
 int
 supervisor_start(supervisor *s, const start_plan *plan, sandproc_v1_Process *out, sp_arena *arena, char *err,
     size_t errlen)
@@ -94,17 +144,25 @@ supervisor_start(supervisor *s, const start_plan *plan, sandproc_v1_Process *out
 		p->place_ops = pl->ops;
 		p->place_ctx = pl->ctx;
 	}
+	/* A name is unique among the running processes of a sandbox. */
+	char other[64];
+	if (p->rec.name != NULL && p->rec.name[0] != '\0' && !sup_claim_name(s, p, other, sizeof(other))) {
+		snprintf(err, errlen, "a running process of sandbox %s is named \"%s\" already: %s",
+		    p->rec.sandbox_id, p->rec.name, other);
+		proc_free(p);
+		return (SP_ALREADY_EXISTS);
+	}
 	if (!supervisor_reserve(s, &active, &max)) {
 		snprintf(msg, sizeof(msg),
 		    "limit reached: %u processes running (max_concurrent_processes is %u)", active, max);
 		code = sup_fail_start(s, p, SP_RESOURCE_EXHAUSTED, msg, err, errlen);
-		proc_free(p);
+		sup_start_free(s, p);
 		return (code);
 	}
 	if ((code = s->be->ops->start(s->be, p, &plan->spec, msg, sizeof(msg))) != SP_OK) {
 		supervisor_release(s);
 		code = sup_fail_start(s, p, code, msg, err, errlen);
-		proc_free(p);
+		sup_start_free(s, p);
 		return (code);
 	}
 	/* From here the child runs: every failure kills it (abandon) before saying so. */
@@ -115,7 +173,7 @@ supervisor_start(supervisor *s, const start_plan *plan, sandproc_v1_Process *out
 		supervisor_release(s);
 		snprintf(msg, sizeof(msg), "log file: %s", errors_text(rv));
 		code = sup_fail_start(s, p, errors_status(rv), msg, err, errlen);
-		proc_free(p);
+		sup_start_free(s, p);
 		return (code);
 	}
 	/* A backend that stores output itself said where its log stands. */
@@ -130,7 +188,7 @@ supervisor_start(supervisor *s, const start_plan *plan, sandproc_v1_Process *out
 		s->be->ops->abandon(s->be, p);
 		logfile_remove(s->cfg.log_dir, p->id);
 		supervisor_release(s);
-		proc_free(p);
+		sup_start_free(s, p);
 		return (errors_status(rv));
 	}
 	if (sup_copy_record(out, &p->rec, arena) != 0) {
@@ -139,6 +197,7 @@ supervisor_start(supervisor *s, const start_plan *plan, sandproc_v1_Process *out
 
 	pthread_mutex_lock(&s->mu);
 	p->refs = 1;
+	dlist_remove(&s->claims, &p->claim);
 	sup_table_add(s, p);
 	s->live++;
 	sup_arm_timeout(s, p);

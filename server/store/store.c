@@ -94,9 +94,9 @@ static const char *const store_sql[ST_NSTMT] = {
 	"seq, id, sandbox_id, argv, cwd, env, labels, name, tty, cols, rows, timeout_s, pid," \
 	" state, exit_code, signal, started_at_ms, exited_at_ms, error, stdin_open, pid_start, boot_id"
 
-/* List statements by filter: bit 0 state, bit 1 sandbox, bit 2 cursor. */
+/* List statements by filter: bit 0 state, bit 1 sandbox, bit 2 cursor, bit 3 name. */
 #define STORE_LIST_MAX_BYTES (4u * 1024 * 1024)
-#define STORE_LIST_VARIANTS 8
+#define STORE_LIST_VARIANTS 16
 
 /*
  * Two connections: writes go through w; reads through r, so a read (often
@@ -559,15 +559,17 @@ store_list_processes(
 	int64_t last_seq = 0;
 
 	bool by_state = q->state != 0, by_sandbox = q->sandbox_id != NULL && q->sandbox_id[0] != '\0';
-	int variant = (by_state ? 1 : 0) | (by_sandbox ? 2 : 0) | (q->before_seq > 0 ? 4 : 0);
+	bool by_name = q->name != NULL && q->name[0] != '\0';
+	int variant =
+	    (by_state ? 1 : 0) | (by_sandbox ? 2 : 0) | (q->before_seq > 0 ? 4 : 0) | (by_name ? 8 : 0);
 
 	pthread_mutex_lock(&c->mu);
 	/* Each filter combination is prepared once, on first use. */
 	if ((st = c->list[variant]) == NULL) {
 		snprintf(sql, sizeof(sql),
-		    "SELECT " STORE_COLUMNS " FROM processes WHERE 1=1%s%s%s ORDER BY seq DESC LIMIT ?",
+		    "SELECT " STORE_COLUMNS " FROM processes WHERE 1=1%s%s%s%s ORDER BY seq DESC LIMIT ?",
 		    by_state ? " AND state=?" : "", by_sandbox ? " AND sandbox_id=?" : "",
-		    q->before_seq > 0 ? " AND seq<?" : "");
+		    q->before_seq > 0 ? " AND seq<?" : "", by_name ? " AND name=?" : "");
 		if ((rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL)) !=
 		    SQLITE_OK) {
 			rv = store_fail(c, rc);
@@ -584,6 +586,9 @@ store_list_processes(
 	}
 	if (q->before_seq > 0) {
 		sqlite3_bind_int64(st, arg++, q->before_seq);
+	}
+	if (by_name) {
+		sqlite3_bind_text(st, arg++, q->name, -1, SQLITE_TRANSIENT);
 	}
 	/* One row more than the page tells whether another page follows. */
 	sqlite3_bind_int(st, arg, (int)limit + 1);

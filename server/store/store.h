@@ -29,6 +29,7 @@ typedef struct store_origin {
 typedef struct store_query {
 	sandproc_v1_State state; /* 0 = any */
 	const char *sandbox_id;  /* NULL or "" = any */
+	const char *name;        /* NULL or "" = any */
 	uint32_t limit;
 	int64_t before_seq; /* 0 = from the newest */
 } store_query;

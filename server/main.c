@@ -30,6 +30,7 @@
 
 #include "base/util.h"
 #include "os/procfs.h"
+#include "proc/request.h"
 #include "rpc/rpc.h"
 #include "sandbox/sandbox.h"
 #include "sandproc/v1/processes.srv.h"
@@ -77,7 +78,8 @@ main_usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: sandprocd [--listen URL]... [--events URL]... [--data DIR] [--grace MS]\n"
-	    "                 [--backend holder|direct] [--on-exit keep|stop] [--holder PATH]\n"
+	    "                 [--backend holder|direct] [--on-exit keep|stop] [--holder PATH] [--workdir "
+	    "DIR]\n"
 	    "  --listen URL   requests (nng REQ/REP), default " DEFAULT_LISTEN "; may be repeated\n"
 	    "  --events URL   event feed (nng PUB), default " DEFAULT_EVENTS "; may be repeated\n"
 	    "  --data DIR     database and logs, default " DEFAULT_DATA "\n"
@@ -87,6 +89,8 @@ main_usage(FILE *f)
 	    "  --on-exit A    keep: leave processes running at shutdown for the next server\n"
 	    "                 (default with holders); stop: stop them (SIGTERM, then SIGKILL)\n"
 	    "  --holder PATH  the sandproc-holder program, default: beside sandprocd\n"
+	    "  --workdir DIR  host processes' cwd when they give none, and the base of a relative\n"
+	    "                 one (records keep the absolute path), default DATA/work\n"
 	    "  --version      print the version\n",
 	    DEFAULT_GRACE_MS);
 }
@@ -146,7 +150,7 @@ typedef struct main_opts {
 	size_t nlisten, nevents;
 	const char *data;
 	int grace_ms;
-	const char *backend, *on_exit, *holder;
+	const char *backend, *on_exit, *holder, *workdir;
 } main_opts;
 
 /* Parses the command line; returns -1 to go on, else the exit code. */
@@ -182,6 +186,8 @@ main_parse(int argc, char **argv, main_opts *o)
 			o->on_exit = v, i++;
 		} else if (v != NULL && strcmp(a, "--holder") == 0) {
 			o->holder = v, i++;
+		} else if (v != NULL && strcmp(a, "--workdir") == 0) {
+			o->workdir = v, i++;
 		} else {
 			fprintf(stderr,
 			    "sandprocd: unknown, repeated too often or incomplete option \"%s\"\n", a);
@@ -362,6 +368,21 @@ main(int argc, char **argv)
 		    "%s: %s", o.data, realpath(o.data, real) == NULL ? strerror(errno) : "path too long");
 		return (1);
 	}
+	/* Host processes' working directory: absolute, made if missing. */
+	static char workdir[PATH_MAX];
+	const char *wd = o.workdir;
+	int we = 0;
+	if (wd == NULL && !util_fmt(workdir, sizeof(workdir), "%s/work", srv.data_dir)) {
+		we = ENAMETOOLONG;
+	} else if ((we = util_mkdirs(wd != NULL ? wd : workdir)) == 0 && wd != NULL &&
+	    realpath(wd, workdir) == NULL) {
+		we = errno;
+	}
+	if (we != 0) {
+		util_log("--workdir %s: %s", wd != NULL ? wd : workdir, strerror(we));
+		return (1);
+	}
+	request_set_workdir(workdir);
 	if (main_lock(srv.data_dir) < 0 || main_open(&srv, &o, bound_events, sizeof(bound_events)) != 0) {
 		return (1);
 	}

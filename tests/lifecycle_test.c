@@ -380,6 +380,35 @@ test_timeout_s_is_enforced(void)
 }
 
 static void
+test_relative_cwd_is_taken_from_the_workdir(void)
+{
+	const char *argv[] = { "pwd", NULL };
+	sandproc_v1_StartRequest req;
+	sandproc_v1_Process p;
+	char sub[600], want[700];
+	size_t len;
+
+	ensure();
+	snprintf(sub, sizeof(sub), "%s/data/work/sub", srv.dir);
+	CHECK(mkdir(sub, 0755) == 0);
+	memset(&req, 0, sizeof(req));
+	req.argv = sp_strv_of(argv);
+	req.cwd = "sub";
+	CHECK_OK(srv.c, sp_processes_start(srv.c, &req, &p, 0));
+	CHECK_STR(p.cwd, sub);
+	uint8_t *out = th_finish(&srv, p.id, 0, &len);
+	snprintf(want, sizeof(want), "%s\n", sub);
+	CHECK(len == strlen(want) && memcmp(out, want, len) == 0);
+	free(out);
+	/* No cwd: the workdir itself, and the record says which. */
+	req.cwd = NULL;
+	CHECK_OK(srv.c, sp_processes_start(srv.c, &req, &p, 0));
+	snprintf(want, sizeof(want), "%s/data/work", srv.dir);
+	CHECK_STR(p.cwd, want);
+	th_wait(&srv, p.id, &p);
+}
+
+static void
 test_delete_only_ended(void)
 {
 	const char *argv[] = { "sleep", "60", NULL };
@@ -857,6 +886,8 @@ main(int argc, char **argv)
 		{ "test_signal_by_name_and_number", test_signal_by_name_and_number },
 		{ "test_timeout_s_is_enforced", test_timeout_s_is_enforced },
 		{ "test_delete_only_ended", test_delete_only_ended },
+		{ "test_relative_cwd_is_taken_from_the_workdir",
+		    test_relative_cwd_is_taken_from_the_workdir },
 		{ "test_list_newest_first_paged_and_filtered", test_list_newest_first_paged_and_filtered },
 		{ "test_config_validated_and_persisted", test_config_validated_and_persisted },
 		{ "test_parallel_starts_never_exceed_limit", test_parallel_starts_never_exceed_limit },

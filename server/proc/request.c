@@ -72,6 +72,32 @@ request_common(const sp_strv_t *argv, const sp_strv_t *env, const char *cwd, cha
 	return (SP_OK);
 }
 
+/* Where a host process's relative cwd starts (sandprocd --workdir); set once at start. */
+static const char *request_workdir;
+
+void
+request_set_workdir(const char *dir)
+{
+	request_workdir = dir;
+}
+
+/* A host cwd made absolute: none is the workdir, a relative one is taken from it. NULL when out of memory. */
+static const char *
+request_cwd(const char *cwd, sp_arena *a)
+{
+	if (request_workdir == NULL || (cwd != NULL && cwd[0] == '/')) {
+		return (cwd);
+	}
+	if (cwd == NULL || cwd[0] == '\0') {
+		return (request_workdir);
+	}
+	char *out = sp_arena_alloc(a, strlen(request_workdir) + strlen(cwd) + 2);
+	if (out != NULL) {
+		sprintf(out, "%s/%s", request_workdir, cwd);
+	}
+	return (out);
+}
+
 int
 request_tty_size(uint32_t cols, uint32_t rows, char *err, size_t errlen)
 {
@@ -162,7 +188,7 @@ request_start_plan(
 	plan->spec = (spawn_spec){
 		.argv = (const char *const *)req->argv.v,
 		.argc = req->argv.n,
-		.cwd = req->cwd,
+		.cwd = request_cwd(req->cwd, arena),
 		.env = request_env((const char *const *)environ, &req->env, req->tty, arena),
 		.tty = req->tty,
 		.cols = plan->cols,
@@ -170,7 +196,7 @@ request_start_plan(
 		.in = req->no_stdin ? SPAWN_STDIN_NULL : SPAWN_STDIN_PIPE,
 		.big_pipes = true,
 	};
-	if (plan->spec.env == NULL) {
+	if (plan->spec.env == NULL || (req->cwd != NULL && plan->spec.cwd == NULL)) {
 		snprintf(err, errlen, "out of memory");
 		return (SP_RESOURCE_EXHAUSTED);
 	}
@@ -189,11 +215,11 @@ request_run_spec(
 	*spec = (spawn_spec){
 		.argv = (const char *const *)req->argv.v,
 		.argc = req->argv.n,
-		.cwd = req->cwd,
+		.cwd = request_cwd(req->cwd, arena),
 		.env = request_env((const char *const *)environ, &req->env, false, arena),
 		.in = req->stdin.len > 0 ? SPAWN_STDIN_PIPE : SPAWN_STDIN_NULL,
 	};
-	if (spec->env == NULL) {
+	if (spec->env == NULL || (req->cwd != NULL && spec->cwd == NULL)) {
 		snprintf(err, errlen, "out of memory");
 		return (SP_RESOURCE_EXHAUSTED);
 	}

@@ -34,6 +34,13 @@ int request_run_spec(
  */
 const char **request_env(const char *const *base, const sp_strv_t *add, bool tty, sp_arena *a);
 
+/*
+ * The base of host processes' relative cwds, and their cwd when they give
+ * none (sandprocd --workdir; the data dir's work/ by default). The record
+ * keeps the absolute path. Not set: the server's own cwd, as before.
+ */
+void request_set_workdir(const char *dir);
+
 /* Checks a terminal size: cols and rows 1..SP_MAX_TTY_SIDE, at most SP_MAX_TTY_CELLS cells. */
 int request_tty_size(uint32_t cols, uint32_t rows, char *err, size_t errlen);
 

@@ -50,7 +50,7 @@ sup_new_record(proc *p, const start_plan *plan)
 	given.argv = req->argv;
 	given.env = req->env;
 	given.labels = req->labels;
-	given.cwd = plan->spec.place != NULL ? plan->spec.cwd : req->cwd; /* a sandbox's: resolved inside */
+	given.cwd = plan->spec.cwd; /* resolved: against the workdir, or inside a sandbox */
 	given.name = req->name;
 	if (sup_copy_record(r, &given, p->arena) != 0) {
 		return (ENOMEM);

@@ -172,6 +172,20 @@ check name-again-wait 0 "$cli" wait web
 check name-missing 1 "$cli" get no-such-name
 expect name-missing-msg '[[ $err == "sandproc: NOT_FOUND: "* ]]'
 
+# run shows output in the order written when stdout and stderr go to one place, and as it comes.
+check run-order 0 bash -c "'$cli' run -- sh -c 'echo 1; echo 2 >&2; echo 3' 2>&1"
+expect run-order-out '[ "$out" = "$(printf "1\n2\n3")" ]'
+check run-apart 0 "$cli" run -- sh -c 'echo 1; echo 2 >&2; echo 3'
+expect run-apart-out '[ "$out" = "$(printf "1\n3")" ] && [ "$err" = 2 ]'
+"$cli" run -- sh -c 'sleep 0.5; echo first; sleep 2; echo second' >"$dir/live.out" 2>&1 &
+lp=$!
+for _ in $(seq 75); do grep -q first "$dir/live.out" && break; sleep 0.02; done
+out=$(cat "$dir/live.out") err=""
+expect run-live '[ "$out" = first ]'
+wait "$lp"
+out=$(cat "$dir/live.out")
+expect run-live-all '[ "$out" = "$(printf "first\nsecond")" ]'
+
 # --shell runs a command line; a command line given as one argument gets a hint.
 check shell-run 3 "$cli" run --shell 'echo a && echo b >&2; exit 3'
 expect shell-run-out '[ "$out" = a ] && [ "$err" = b ]'

@@ -133,6 +133,8 @@ bool cli_write_fd(int fd, const void *p, size_t len);
 /* Verbs of their own. */
 int cli_run(cli *cl, const cli_verb *v, int argc, char **argv);
 int cli_exec(cli *cl, const cli_verb *v, int argc, char **argv);
+/* cli_live.c: a Run with its output shown as it comes; the reply in rep (its output already printed). */
+int cli_run_live(cli *cl, sandproc_v1_RunRequest *req, sandproc_v1_RunReply *rep, int timeout_ms);
 /* cli_sandbox.c */
 int cli_sandbox(cli *cl, const cli_verb *v, int argc, char **argv);
 int cli_start(cli *cl, const cli_verb *v, int argc, char **argv);

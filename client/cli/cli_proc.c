@@ -48,14 +48,16 @@ cli_read_stdin(uint8_t **out, size_t *len, size_t max)
 
 /* Writes a Run's output and returns the exit code a shell would give. */
 static int
-cli_run_result(cli *cl, const sandproc_v1_RunReply *rep)
+cli_run_result(cli *cl, const sandproc_v1_RunReply *rep, bool shown)
 {
 	if (cl->json) {
 		cli_print_json(&sandproc_v1_RunReply_info, rep);
 	} else {
 		fflush(stdout);
-		cli_write_fd(1, rep->stdout.data, rep->stdout.len);
-		cli_write_fd(2, rep->stderr.data, rep->stderr.len);
+		if (!shown) {
+			cli_write_fd(1, rep->stdout.data, rep->stdout.len);
+			cli_write_fd(2, rep->stderr.data, rep->stderr.len);
+		}
 		if (rep->stdout_truncated || rep->stderr_truncated) {
 			fprintf(stderr, "sandproc: output truncated (%s%s%s)\n",
 			    rep->stdout_truncated ? "stdout" : "",
@@ -133,13 +135,15 @@ cli_run_request(cli *cl, sandproc_v1_RunRequest *req)
 	if (!cli_connect(cl)) {
 		return (CLI_EXIT_ERROR);
 	}
-	code = sp_processes_run(cl->c, req, &rep, req->timeout_ms ? sp_call_timeout(req->timeout_ms) : -1);
+	int timeout = req->timeout_ms ? sp_call_timeout(req->timeout_ms) : -1;
+	/* For a person or a pipe, the output as it comes (cli_live.c); --json gives the one record. */
+	code = cl->json ? sp_processes_run(cl->c, req, &rep, timeout) : cli_run_live(cl, req, &rep, timeout);
 	if (code != SP_OK) {
 		int rv = cli_run_failed(cl, code);
 		cli_hint_shell(&req->argv, code);
 		return (rv);
 	}
-	return (cli_run_result(cl, &rep));
+	return (cli_run_result(cl, &rep, !cl->json));
 }
 
 int

@@ -6,6 +6,8 @@
  *   log/<proc_id>    LogEntry      stdout/stderr output
  *   term/<proc_id>   TermFrame     TTY output
  *   proc/<proc_id>   ProcessEvent  lifecycle: started, exited, killed, failed
+ *   run/<token>      LogEntry      a Run's output, when its request gave stream_token
+ *   sbx/<sbx_id>     SandboxEvent  a sandbox's lifecycle
  *
  * Subscribing to "log/" gets every process's output; subscribing to
  * "log/<id>" plus its NUL gets exactly one process's.
@@ -18,6 +20,7 @@
 #define SP_TOPIC_LOG "log"
 #define SP_TOPIC_TERM "term"
 #define SP_TOPIC_PROC "proc"
+#define SP_TOPIC_RUN "run"
 
 /* Largest topic: the longest kind, a slash and an id. */
 #define SP_TOPIC_MAX 80

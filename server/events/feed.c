@@ -99,3 +99,27 @@ feed_sink_new(sink **out, publisher *pub, const char *id, bool tty)
 	*out = &fs->k;
 	return (0);
 }
+
+static void
+feed_output_emit(sink *k, const event *ev)
+{
+	if (ev->kind == EV_OUTPUT) {
+		feed_sink_emit(k, ev);
+	}
+}
+
+int
+feed_output_sink_new(sink **out, publisher *pub, const char *topic)
+{
+	feed_sink *fs = calloc(1, sizeof(*fs));
+
+	if (fs == NULL) {
+		return (ENOMEM);
+	}
+	fs->k.emit = feed_output_emit;
+	fs->k.free = feed_sink_free;
+	fs->pub = pub;
+	snprintf(fs->topic, sizeof(fs->topic), "%s", topic);
+	*out = &fs->k;
+	return (0);
+}

@@ -14,6 +14,12 @@
 int feed_sink_new(sink **out, publisher *pub, const char *id, bool tty);
 
 /* Publishes a lifecycle event ("started", "exited", "killed", "failed") for rec. */
+/*
+ * A sink that publishes only output, as LogEntry messages on topic (a
+ * Run's run/<token>); 0 or an errno.
+ */
+int feed_output_sink_new(sink **out, publisher *pub, const char *topic);
+
 void feed_process(publisher *pub, const char *kind, const sandproc_v1_Process *rec);
 
 #endif

@@ -208,7 +208,7 @@ spawn_setup(const spawn_spec *o, const char *cwd, const char *slave, const int p
 	            ? (e = posix_spawn_file_actions_adddup2(fa, pin[0], 0))
 	            : (e = posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0))) != 0 ||
 	    (e = posix_spawn_file_actions_adddup2(fa, pout[1], 1)) != 0 ||
-	    (e = posix_spawn_file_actions_adddup2(fa, perr[1], 2)) != 0 ||
+	    (e = posix_spawn_file_actions_adddup2(fa, o->merge_stderr ? pout[1] : perr[1], 2)) != 0 ||
 	    (o->fd3 > 0 && (e = posix_spawn_file_actions_adddup2(fa, o->fd3, 3)) != 0)) {
 		goto fail;
 	}

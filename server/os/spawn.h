@@ -55,6 +55,7 @@ typedef struct spawn_spec {
 	uint16_t cols, rows;
 	spawn_stdin in;
 	bool big_pipes;           /* 1 MiB output pipes: fewer wake-ups for chatty long-lived children */
+	bool merge_stderr;        /* stderr into stdout's pipe (no err_fd) */
 	const spawn_place *place; /* NULL: on the host (a backend that cannot place a child refuses) */
 	int fd3;                  /* spawn_start: passed to the child as fd 3 (-1 or 0: none) */
 } spawn_spec;

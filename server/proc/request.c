@@ -218,6 +218,7 @@ request_run_spec(
 		.cwd = request_cwd(req->cwd, arena),
 		.env = request_env((const char *const *)environ, &req->env, false, arena),
 		.in = req->stdin.len > 0 ? SPAWN_STDIN_PIPE : SPAWN_STDIN_NULL,
+		.merge_stderr = req->merge_stderr,
 	};
 	if (spec->env == NULL || (req->cwd != NULL && spec->cwd == NULL)) {
 		snprintf(err, errlen, "out of memory");

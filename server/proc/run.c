@@ -11,11 +11,14 @@
 #include <unistd.h>
 
 #include "base/util.h"
+#include "events/feed.h"
 #include "os/fdio.h"
 #include "os/spawn.h"
 #include "output/sink.h"
+#include "proc/proc.h"
 #include "proc/request.h"
 #include "sp_status.h"
+#include "sp_topics.h"
 
 #define RUN_READ_MAX (64 * 1024)
 
@@ -95,6 +98,7 @@ run_read(run_state *st, int *fd, sandproc_v1_Stream stream)
 	if (n > 0) {
 		event ev = { .kind = EV_OUTPUT,
 			.seq = ++st->seq,
+			.ts_ms = util_now_ms(),
 			.stream = stream,
 			.data = st->chunk,
 			.len = (size_t)n };
@@ -175,11 +179,27 @@ run_command(supervisor *s, config_holder *cfg, const sandproc_v1_RunRequest *req
 	st->cap.k.emit = capture_emit;
 	st->cap.out.limit = st->cap.err.limit = st->cap.all.limit = (size_t)cap;
 	st->sinks = &st->cap.k;
+	/* Asked for: the output on the feed as well, as it comes (run/<token>). */
+	if (req->stream_token[0] != '\0') {
+		char topic[SP_TOPIC_MAX];
+		bool ok = strspn(req->stream_token,
+		              "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") ==
+		    strlen(req->stream_token);
+		if (!ok || sp_topic(topic, sizeof(topic), SP_TOPIC_RUN, req->stream_token) < 0 ||
+		    feed_output_sink_new(&st->cap.k.next, s->cfg.pub, topic) != 0) {
+			supervisor_release(s);
+			free(st);
+			snprintf(err, errlen, "stream_token \"%s\": letters, digits, '-' and '_' only",
+			    req->stream_token);
+			return (SP_INVALID_ARGUMENT);
+		}
+	}
 	st->in = req->stdin.data;
 	st->in_len = req->stdin.len;
 	int64_t start = util_mono_ms();
 	if (place != NULL && (code = place->fn(place->arg, &spec, arena, err, errlen)) != SP_OK) {
 		supervisor_release(s);
+		sinks_free(st->cap.k.next);
 		free(st);
 		return (code);
 	}
@@ -189,6 +209,7 @@ run_command(supervisor *s, config_holder *cfg, const sandproc_v1_RunRequest *req
 	}
 	if (code != SP_OK) {
 		supervisor_release(s);
+		sinks_free(st->cap.k.next);
 		free(st);
 		return (code);
 	}
@@ -269,6 +290,7 @@ run_command(supervisor *s, config_holder *cfg, const sandproc_v1_RunRequest *req
 	rep->stdout_truncated = st->cap.out.truncated;
 	rep->stderr_truncated = st->cap.err.truncated;
 	rep->output_truncated = st->cap.all.truncated;
+	sinks_free(st->cap.k.next);
 	free(st);
 	return (SP_OK);
 }

@@ -186,6 +186,10 @@ wait "$lp"
 out=$(cat "$dir/live.out")
 expect run-live-all '[ "$out" = "$(printf "first\nsecond")" ]'
 
+# exec takes --cwd and -e like run.
+check exec-cwd-env 0 "$cli" exec bash 'echo "$GREETING $(pwd)"' --cwd "$dir" -e GREETING=hey
+expect exec-cwd-env-out '[ "$out" = "hey $dir" ]'
+
 # --shell runs a command line; a command line given as one argument gets a hint.
 check shell-run 3 "$cli" run --shell 'echo a && echo b >&2; exit 3'
 expect shell-run-out '[ "$out" = a ] && [ "$err" = b ]'

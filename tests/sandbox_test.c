@@ -595,6 +595,31 @@ test_records_and_processes_survive_a_crash(void)
 }
 
 static void
+test_names_are_unique_per_sandbox_among_running_processes(void)
+{
+	sandproc_v1_Sandbox a;
+	sandproc_v1_StartRequest req;
+	sandproc_v1_Process p1, p2, p3;
+	const char *argv[] = { "sleep", "30", NULL };
+
+	ensure();
+	sbx_make(&srv, "", 0, 0, NULL, true, &a);
+	memset(&req, 0, sizeof(req));
+	req.argv = sp_strv_of(argv);
+	req.name = "api";
+	CHECK_OK(srv.c, sp_processes_start(srv.c, &req, &p1, 0)); /* on the host */
+	snprintf(req.sandbox_id, sizeof(req.sandbox_id), "%s", a.id);
+	CHECK_OK(srv.c, sp_processes_start(srv.c, &req, &p2, 0)); /* another sandbox: fine */
+	CHECK_INT(sp_processes_start(srv.c, &req, &p3, 0), SP_ALREADY_EXISTS);
+	CHECK(strstr(sp_client_error(srv.c), p2.id) != NULL);
+	th_kill(&srv, p2.id, &p2);
+	CHECK_OK(srv.c, sp_processes_start(srv.c, &req, &p3, 0)); /* ended: the name is free again */
+	th_kill(&srv, p3.id, &p3);
+	th_kill(&srv, p1.id, &p1);
+	sbx_rm(&srv, a.id);
+}
+
+static void
 test_a_terminal_in_a_sandbox(void)
 {
 	sandproc_v1_Sandbox a;
@@ -643,6 +668,8 @@ main(int argc, char **argv)
 		{ "test_list_filters_by_label_and_state_and_processes_by_sandbox",
 		    test_list_filters_by_label_and_state_and_processes_by_sandbox },
 		{ "test_records_and_processes_survive_a_crash", test_records_and_processes_survive_a_crash },
+		{ "test_names_are_unique_per_sandbox_among_running_processes",
+		    test_names_are_unique_per_sandbox_among_running_processes },
 		{ "test_a_terminal_in_a_sandbox", test_a_terminal_in_a_sandbox },
 	};
 

@@ -287,7 +287,7 @@ test_stop_kills_whole_group(void)
 
 	ensure();
 	th_start(&srv, family, &p);
-	th_sleep_ms(200);
+	CHECK(th_logs_wait(srv.c, p.id, sandproc_v1_Stream_STREAM_STDOUT, "up"));
 	CHECK(th_group_members(p.pid, false) >= 3);
 	th_stop(&srv, p.id, 0, &got);
 	CHECK_INT(got.state, sandproc_v1_State_STATE_KILLED);
@@ -307,7 +307,8 @@ test_stop_escalates_to_sigkill_after_grace(void)
 
 	ensure();
 	th_start(&srv, argv, &p);
-	th_sleep_ms(200);
+	/* The child ignores TERM before it prints "ready"; stopping sooner would test nothing. */
+	CHECK(th_logs_wait(srv.c, p.id, sandproc_v1_Stream_STREAM_STDOUT, "ready"));
 	th_stop(&srv, p.id, 300, &got);
 	CHECK_INT(got.state, sandproc_v1_State_STATE_KILLED);
 	CHECK_INT(got.signal, SIGKILL);
@@ -321,7 +322,7 @@ test_kill_kills_whole_group(void)
 
 	ensure();
 	th_start(&srv, family, &p);
-	th_sleep_ms(200);
+	CHECK(th_logs_wait(srv.c, p.id, sandproc_v1_Stream_STREAM_STDOUT, "up"));
 	th_kill(&srv, p.id, &got);
 	CHECK_INT(got.state, sandproc_v1_State_STATE_KILLED);
 	CHECK_INT(got.signal, SIGKILL);
@@ -337,15 +338,16 @@ test_signal_by_name_and_number(void)
 
 	ensure();
 	th_start(&srv, argv, &p);
-	th_sleep_ms(200);
+	/* Each signal waits for the child's answer to the one before: two pending USR1s would merge. */
+	CHECK(th_logs_wait(srv.c, p.id, sandproc_v1_Stream_STREAM_STDOUT, "ready\n"));
 	memset(&req, 0, sizeof(req));
 	strcpy(req.id, p.id);
 	strcpy(req.signal, "USR1");
 	CHECK_OK(srv.c, sp_processes_signal(srv.c, &req, &got, 0));
-	th_sleep_ms(100);
+	CHECK(th_logs_wait(srv.c, p.id, sandproc_v1_Stream_STREAM_STDOUT, "ready\nusr1\n"));
 	strcpy(req.signal, "sigusr1");
 	CHECK_OK(srv.c, sp_processes_signal(srv.c, &req, &got, 0));
-	th_sleep_ms(100);
+	CHECK(th_logs_wait(srv.c, p.id, sandproc_v1_Stream_STREAM_STDOUT, "ready\nusr1\nusr1\n"));
 	strcpy(req.signal, "NOPE");
 	CHECK_INT(sp_processes_signal(srv.c, &req, &got, 0), SP_INVALID_ARGUMENT);
 	snprintf(req.signal, sizeof(req.signal), "%d", SIGTERM);
@@ -641,6 +643,8 @@ test_wait_returns_on_exit_while_others_are_served(void)
 	for (int i = 0; i < 16; i++) {
 		CHECK(!atomic_load(&w[i].done));
 	}
+	/* TERM ends it with 0 only once its handler is in (it says "ready" after). */
+	CHECK(th_logs_wait(srv.c, p.id, sandproc_v1_Stream_STREAM_STDOUT, "ready"));
 	memset(&sreq, 0, sizeof(sreq));
 	strcpy(sreq.id, p.id);
 	strcpy(sreq.signal, "TERM");

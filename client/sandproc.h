@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "sandproc/v1/events.rpc.h"
+#include "sandproc/v1/keys.rpc.h"
 #include "sandproc/v1/processes.rpc.h"
 #include "sandproc/v1/sandboxes.rpc.h"
 #include "sandproc/v1/system.rpc.h"
@@ -26,9 +27,12 @@
 #include "sp_json.h"
 #include "sp_limits.h"
 #include "sp_rpc.h"
+#include "sp_tls.h"
 
 #define SP_DEFAULT_URL "tcp://127.0.0.1:7300"
 #define SP_DEFAULT_EVENTS_URL "tcp://127.0.0.1:7301"
+/* The server's default data dir, where it writes admin.key on first start. */
+#define SP_DEFAULT_DATA "./.sandproc"
 
 /* url if set, else $SANDPROC_URL, else SP_DEFAULT_URL. */
 const char *sp_resolve_url(const char *url);
@@ -36,9 +40,24 @@ const char *sp_resolve_url(const char *url);
 const char *sp_resolve_events_url(const char *url);
 
 /*
- * Connects a new client to sp_resolve_url(url), with token (or
- * $SANDPROC_TOKEN when NULL). On failure returns the status, writes the
- * reason to err and sets *out to NULL.
+ * The key to call with when none is given: $SANDPROC_TOKEN, else the first
+ * line of admin.key in $SANDPROC_DATA (default SP_DEFAULT_DATA) when this
+ * user can read it. False when there is none.
+ */
+bool sp_default_token(char *out, size_t len);
+
+/* Dials the feed at url with SUB socket s (TLS from sp_tls_from_env for tls+tcp:// and wss://); an nng error.
+ */
+int sp_feed_dial(nng_socket s, const char *url);
+
+/* A client TLS configuration from $SANDPROC_TLS_CA, $SANDPROC_TLS_CERT and $SANDPROC_TLS_KEY. */
+int sp_tls_from_env(nng_tls_config **out, char *err, size_t errlen);
+
+/*
+ * Connects a new client to sp_resolve_url(url), with token (NULL or "":
+ * sp_default_token), and for tls+tcp:// or wss:// the TLS of
+ * sp_tls_from_env. On failure returns the status, writes the reason to err
+ * and sets *out to NULL.
  */
 int sp_connect(sp_client **out, const char *url, const char *token, char *err, size_t errlen);
 
@@ -60,7 +79,7 @@ int sp_sandbox_wait_ready(sp_client *c, const char *id, uint32_t timeout_s, sand
 typedef int (*sp_follow_fn)(void *arg, const sandproc_v1_LogEntry *entry);
 
 typedef struct sp_follow_opts {
-	const char *events_url;    /* NULL: sp_resolve_events_url(NULL) */
+	const char *events_url;    /* NULL: sp_resolve_events_url(NULL); "none": no feed, Logs long polls */
 	sandproc_v1_Stream stream; /* 0 = every stream */
 	uint32_t tail;             /* start with only the last N lines; 0 = all */
 	uint32_t tail_entries;     /* or with only the last N entries (when tail is 0) */

@@ -30,6 +30,10 @@ METHOD_OPTS = descriptor_pb2.MethodOptions
 
 IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 
+# (sandproc.v1.role), proto/sandproc/v1/options.proto: the least role that may call a method.
+ROLE_OPTION = 50731
+ROLES = {1: "SP_ROLE_VIEWER", 2: "SP_ROLE_DEVELOPER", 3: "SP_ROLE_ADMIN"}
+
 
 class GenError(Exception):
     """A problem in the input that must stop generation."""
@@ -43,6 +47,43 @@ def snake(name):
     s = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
     s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", s)
     return s.lower()
+
+
+def read_varint(buf, i):
+    value, shift = 0, 0
+    while True:
+        if i >= len(buf):
+            raise GenError("truncated method options")
+        b = buf[i]
+        i += 1
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return value, i
+
+
+def varint_option(options, number):
+    """The varint option `number` of an options message, or None. The plugin
+    does not link the extension's Python module, so it reads the wire form,
+    where protobuf keeps unknown extensions."""
+    buf, i, found = options.SerializeToString(), 0, None
+    while i < len(buf):
+        key, i = read_varint(buf, i)
+        wire = key & 7
+        if wire == 0:
+            value, i = read_varint(buf, i)
+            if key >> 3 == number:
+                found = value
+        elif wire == 1:
+            i += 8
+        elif wire == 2:
+            n, i = read_varint(buf, i)
+            i += n
+        elif wire == 5:
+            i += 4
+        else:
+            raise GenError("method options: wire type %d" % wire)
+    return found
 
 
 def c_name(full_name):
@@ -98,6 +139,11 @@ class Method:
             self.flags.append("SP_METHOD_NO_SIDE_EFFECTS")
         if level in (METHOD_OPTS.NO_SIDE_EFFECTS, METHOD_OPTS.IDEMPOTENT):
             self.flags.append("SP_METHOD_IDEMPOTENT")
+        # A method that names no role needs an admin key: forgetting is safe.
+        role = varint_option(desc.options, ROLE_OPTION)
+        if role is not None and role not in ROLES:
+            raise GenError("%s: unknown (sandproc.v1.role) %d" % (self.full_name, role))
+        self.role = ROLES.get(role, "SP_ROLE_ADMIN")
 
 
 class Service:
@@ -284,9 +330,9 @@ def emit_source(f, opts, types):
         out.append("const sp_method %s%s_methods[%s] = {\n"
                    % (sp, svc.snake, method_enum(opts, svc)))
         for m in svc.methods:
-            out.append('\t{%s, "%s", &%s_info, &%s_info, %s},\n'
+            out.append('\t{%s, "%s", &%s_info, &%s_info, %s, %s},\n'
                        % (method_enum(opts, svc, m), m.full_name, m.request.c_name,
-                          m.response.c_name, " | ".join(m.flags) if m.flags else "0"))
+                          m.response.c_name, " | ".join(m.flags) if m.flags else "0", m.role))
         out.append("};\n\n")
         out.append('const sp_service %s%s_service = {"%s", %s%s_methods, %s};\n\n'
                    % (sp, svc.snake, svc.full_name, sp, svc.snake, method_enum(opts, svc)))

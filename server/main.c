@@ -3,6 +3,10 @@
  *
  *   sandprocd [--listen URL]... [--events URL]... [--data DIR] [--grace MS]
  *             [--backend holder|direct] [--on-exit keep|stop] [--holder PATH]
+ *             [--auth keys|none] [--tls-cert PEM --tls-key PEM [--tls-ca PEM]]
+ *
+ * Every call needs a key (auth/keys.h); on first start the server makes an
+ * admin key and writes it to DATA/admin.key (0600, the data dir 0700).
  *
  * Serves sandproc.v1.System and sandproc.v1.Processes over nng REQ/REP on
  * every --listen URL, publishes output and lifecycle events on every
@@ -26,17 +30,21 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "auth/keys.h"
 #include "base/util.h"
 #include "os/procfs.h"
 #include "proc/request.h"
 #include "rpc/rpc.h"
 #include "sandbox/sandbox.h"
+#include "sandproc/v1/keys.srv.h"
 #include "sandproc/v1/processes.srv.h"
 #include "sandproc/v1/sandboxes.srv.h"
 #include "sandproc/v1/system.srv.h"
 #include "server.h"
+#include "sp_tls.h"
 
 #define DEFAULT_LISTEN "tcp://127.0.0.1:7300"
 #define DEFAULT_EVENTS "tcp://127.0.0.1:7301"
@@ -55,6 +63,7 @@ static const sp_server_service *const main_services[] = {
 	&sp_system_server,
 	&sp_processes_server,
 	&sp_sandboxes_server,
+	&sp_keys_server,
 	NULL,
 };
 
@@ -91,6 +100,12 @@ main_usage(FILE *f)
 	    "  --holder PATH  the sandproc-holder program, default: beside sandprocd\n"
 	    "  --workdir DIR  host processes' cwd when they give none, and the base of a relative\n"
 	    "                 one (records keep the absolute path), default DATA/work\n"
+	    "  --auth A       keys: every call needs a key (default; an admin key is written to\n"
+	    "                 DATA/admin.key on first start); none: no checks, for tests and\n"
+	    "                 benchmarks, only when every URL is ipc:// or loopback\n"
+	    "  --tls-cert PEM --tls-key PEM\n"
+	    "                 the server's certificate and key, for tls+tcp:// and wss:// URLs\n"
+	    "  --tls-ca PEM   require client certificates signed by these CAs\n"
 	    "  --version      print the version\n",
 	    DEFAULT_GRACE_MS);
 }
@@ -151,7 +166,42 @@ typedef struct main_opts {
 	const char *data;
 	int grace_ms;
 	const char *backend, *on_exit, *holder, *workdir;
+	const char *auth, *tls_cert, *tls_key, *tls_ca;
 } main_opts;
+
+/* ipc://, inproc://, or a TCP/WebSocket URL whose host is a loopback address: reachable only from here. */
+static bool
+main_local_url(const char *url)
+{
+	const char *host = strstr(url, "://");
+	char h[256];
+
+	if (strncmp(url, "ipc://", 6) == 0 || strncmp(url, "inproc://", 9) == 0) {
+		return (true);
+	}
+	if (host == NULL) {
+		return (false);
+	}
+	host += 3;
+	size_t n = strcspn(host, "/");
+	if (n >= sizeof(h)) {
+		return (false);
+	}
+	memcpy(h, host, n);
+	h[n] = '\0';
+	/* Drop the port: after the last ':' outside brackets. */
+	char *close = strrchr(h, ']'), *colon = strrchr(h, ':');
+	if (colon != NULL && (close == NULL || colon > close)) {
+		*colon = '\0';
+	}
+	return (strncmp(h, "127.", 4) == 0 || strcmp(h, "localhost") == 0 || strcmp(h, "[::1]") == 0);
+}
+
+static bool
+main_tls_url(const char *url)
+{
+	return (strncmp(url, "tls+", 4) == 0 || strncmp(url, "wss", 3) == 0);
+}
 
 /* Parses the command line; returns -1 to go on, else the exit code. */
 static int
@@ -188,6 +238,15 @@ main_parse(int argc, char **argv, main_opts *o)
 			o->holder = v, i++;
 		} else if (v != NULL && strcmp(a, "--workdir") == 0) {
 			o->workdir = v, i++;
+		} else if (v != NULL && strcmp(a, "--auth") == 0 &&
+		    (strcmp(v, "keys") == 0 || strcmp(v, "none") == 0)) {
+			o->auth = v, i++;
+		} else if (v != NULL && strcmp(a, "--tls-cert") == 0) {
+			o->tls_cert = v, i++;
+		} else if (v != NULL && strcmp(a, "--tls-key") == 0) {
+			o->tls_key = v, i++;
+		} else if (v != NULL && strcmp(a, "--tls-ca") == 0) {
+			o->tls_ca = v, i++;
 		} else {
 			fprintf(stderr,
 			    "sandprocd: unknown, repeated too often or incomplete option \"%s\"\n", a);
@@ -203,22 +262,46 @@ main_parse(int argc, char **argv, main_opts *o)
 		    "server)\n");
 		return (2);
 	}
-	/* nng would listen on tls+tcp:// with no certificate, and no client could ever connect. */
-	for (size_t i = 0; i < o->nlisten + o->nevents; i++) {
-		const char *u = i < o->nlisten ? o->listen[i] : o->events[i - o->nlisten];
-		if (strncmp(u, "tls+", 4) == 0 || strncmp(u, "wss", 3) == 0) {
-			fprintf(stderr,
-			    "sandprocd: %s: TLS needs a certificate and key, which this server does not take "
-			    "yet; listen on ipc:// or loopback tcp:// (or put a TLS proxy in front)\n",
-			    u);
-			return (2);
-		}
-	}
 	if (o->nlisten == 0) {
 		o->listen[o->nlisten++] = DEFAULT_LISTEN;
 	}
 	if (o->nevents == 0) {
 		o->events[o->nevents++] = DEFAULT_EVENTS;
+	}
+	if (o->auth == NULL) {
+		o->auth = "keys";
+	}
+	if ((o->tls_cert == NULL) != (o->tls_key == NULL) || (o->tls_ca != NULL && o->tls_cert == NULL)) {
+		fprintf(stderr, "sandprocd: --tls-cert and --tls-key go together, and --tls-ca needs them\n");
+		return (2);
+	}
+	for (size_t i = 0; i < o->nlisten + o->nevents; i++) {
+		bool feed = i >= o->nlisten;
+		const char *u = feed ? o->events[i - o->nlisten] : o->listen[i];
+		/* nng would listen on tls+tcp:// with no certificate, and no client could ever connect. */
+		if (main_tls_url(u) && o->tls_cert == NULL) {
+			fprintf(stderr, "sandprocd: %s: TLS needs --tls-cert and --tls-key\n", u);
+			return (2);
+		}
+		if (strcmp(o->auth, "none") == 0 && !main_local_url(u)) {
+			fprintf(stderr,
+			    "sandprocd: --auth none lets anyone who reaches %s run anything as this server: "
+			    "it is allowed only when every URL is ipc:// or loopback (127.0.0.1, [::1], "
+			    "localhost)\n",
+			    u);
+			return (2);
+		}
+		/* The feed carries no per-message auth: only this machine, or TLS with client certificates.
+		 */
+		if (feed && !main_local_url(u) && !(main_tls_url(u) && o->tls_ca != NULL)) {
+			fprintf(stderr,
+			    "sandprocd: --events %s: the event feed has no per-message auth, so it listens "
+			    "only on ipc://, loopback, or tls+tcp:// with client certificates (--tls-ca); "
+			    "remote clients without it can follow output through Logs long polls "
+			    "(--events none on the client)\n",
+			    u);
+			return (2);
+		}
 	}
 	return (-1);
 }
@@ -253,6 +336,27 @@ main_open(server *srv, const main_opts *o, char *bound_events, size_t blen)
 		util_log("store: %s", err);
 		return (1);
 	}
+	if (strcmp(o->auth, "keys") == 0) {
+		char keyfile[4200];
+		bool made;
+		snprintf(keyfile, sizeof(keyfile), "%s/admin.key", srv->data_dir);
+		if (keys_open(&srv->keys, srv->store, err, sizeof(err)) != 0 ||
+		    keys_bootstrap(srv->keys, keyfile, &made, err, sizeof(err)) != 0) {
+			util_log("keys: %s", err);
+			return (1);
+		}
+		if (made) {
+			util_log(
+			    "made an admin key: its secret is in %s (readable by this user only)", keyfile);
+		}
+	} else {
+		util_log("--auth none: calls are not authenticated");
+	}
+	if (o->tls_cert != NULL &&
+	    sp_tls_config_new(&srv->tls, true, o->tls_ca, o->tls_cert, o->tls_key, err, sizeof(err)) != 0) {
+		util_log("%s", err);
+		return (1);
+	}
 	config_defaults(&srv->cfg.c);
 	if (store_load_config(srv->store, &srv->cfg.c) != 0 ||
 	    !config_validate(&srv->cfg.c, err, sizeof(err))) {
@@ -272,7 +376,8 @@ main_open(server *srv, const main_opts *o, char *bound_events, size_t blen)
 	}
 	for (size_t i = 0; i < o->nevents; i++) {
 		char bound[512];
-		if (publisher_listen(srv->pub, o->events[i], bound, sizeof(bound), err, sizeof(err)) != 0) {
+		if (publisher_listen(
+		        srv->pub, o->events[i], srv->tls, bound, sizeof(bound), err, sizeof(err)) != 0) {
 			util_log("%s", err);
 			return (1);
 		}
@@ -360,6 +465,11 @@ main(int argc, char **argv)
 		util_log("%s: %s", srv.log_dir, strerror(rv));
 		return (1);
 	}
+	/* Keys, records and output are the server user's alone. */
+	if (chmod(o.data, 0700) != 0) {
+		util_log("%s: %s", o.data, strerror(errno));
+		return (1);
+	}
 	/* Absolute from here: holders run from "/", and a later server finds them by these paths. */
 	char real[PATH_MAX];
 	if (realpath(o.data, real) == NULL || !util_fmt(srv.data_dir, sizeof(srv.data_dir), "%s", real) ||
@@ -394,6 +504,9 @@ main(int argc, char **argv)
 		.wq = srv.wq,
 		.timers = srv.timers,
 		.max_request_bytes = MAIN_MAX_REQUEST_BYTES,
+		.authorize = srv.keys != NULL ? keys_authorize : NULL,
+		.authorize_arg = srv.keys,
+		.tls = srv.tls,
 	};
 	if (rpc_server_new(&srv.rpc, &rc, err, sizeof(err)) != 0) {
 		util_log("%s", err);
@@ -436,7 +549,11 @@ main(int argc, char **argv)
 	supervisor_free(srv.sup);
 	sandboxes_free(srv.sbx);
 	publisher_close(srv.pub);
+	keys_close(srv.keys);
 	store_close(srv.store);
+	if (srv.tls != NULL) {
+		nng_tls_config_free(srv.tls);
+	}
 	util_log("stopped");
 	return (0);
 }

@@ -25,6 +25,8 @@ typedef struct server {
 	publisher *pub;
 	supervisor *sup;
 	struct sandboxes *sbx;
+	struct keys *keys;          /* NULL with --auth none */
+	struct nng_tls_config *tls; /* for tls+tcp:// and wss:// listeners; NULL without --tls-cert */
 	workq *wq;
 	timers *timers;
 	rpc_server *rpc;

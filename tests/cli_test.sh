@@ -16,7 +16,8 @@ trap cleanup EXIT
 	>"$dir/ready" 2>"$dir/daemon.log" &
 dpid=$!
 for _ in $(seq 200); do grep -q ready "$dir/ready" 2>/dev/null && break; sleep 0.05; done
-export SANDPROC_URL="ipc://$dir/req.sock" SANDPROC_EVENTS_URL="ipc://$dir/ev.sock"
+# The admin key is found the way the quick start finds it: admin.key in the data dir.
+export SANDPROC_URL="ipc://$dir/req.sock" SANDPROC_EVENTS_URL="ipc://$dir/ev.sock" SANDPROC_DATA="$dir/data"
 
 # check NAME EXPECTED_EXIT COMMAND...: runs it, keeps stdout in $out and stderr in $err.
 check() {
@@ -231,6 +232,31 @@ check name-too-long 1 "$cli" start --name "$long_name" -- true
 expect name-too-long-msg '[[ $err == "sandproc: INVALID_ARGUMENT: name is 130 bytes; the limit is 128" ]]'
 check help-limits 0 "$cli" --help
 expect help-limits-out '[[ $out == *"name 128 bytes"* ]]'
+
+# Keys: made by the admin (admin.key, found through SANDPROC_DATA), the secret shown once.
+check key-create 0 "$cli" key create --role viewer --tenant acme --name ci
+expect key-create-out '[[ $out == *"role      viewer"* && $out == *"tenant    acme"* && $out == *"secret    spk_"* ]]'
+viewer=$(sed -n 's/^secret *//p' <<<"$out")
+viewer_id=$(sed -n 's/^id *//p' <<<"$out")
+check key-ls 0 "$cli" --json key ls
+expect key-ls-no-secret '[[ $out == *"$viewer_id"* && $out != *"$viewer"* ]]'
+check key-viewer-reads 0 "$cli" --token "$viewer" health
+check key-viewer-cannot-run 126 "$cli" --token "$viewer" run -- true
+expect key-viewer-cannot-run-msg '[[ $err == "sandproc: PERMISSION_DENIED: sandproc.v1.Processes/Run needs a developer key; key $viewer_id is a viewer" ]]'
+check key-env-token 1 env SANDPROC_TOKEN="$viewer" "$cli" config set max_concurrent_processes=5
+check key-rm 0 "$cli" key rm "$viewer_id"
+check key-revoked 1 "$cli" --token "$viewer" health
+expect key-revoked-msg '[[ $err == *UNAUTHENTICATED*"unknown or revoked key"* ]]'
+check key-no-role 2 "$cli" key create
+check no-key 1 env SANDPROC_DATA=/nonexistent "$cli" health
+expect no-key-msg '[[ $err == *UNAUTHENTICATED*"needs a key"* ]]'
+# Following with no feed: Logs long polls alone.
+check follow-no-feed 0 "$cli" --events none run -- sh -c 'echo one; sleep 0.2; echo two'
+expect follow-no-feed-out '[[ $out == "one"$'"'"'\n'"'"'"two" ]]'
+check logs-follow-no-feed-start 0 "$cli" start -- sh -c 'echo a; sleep 0.3; echo b'
+fid=$out
+check logs-follow-no-feed 0 "$cli" --events none logs --follow "$fid"
+expect logs-follow-no-feed-out '[[ $out == "a"$'"'"'\n'"'"'"b" ]]'
 
 check unknown-verb 2 "$cli" frobnicate
 check no-server 1 "$cli" --server "ipc://$dir/nothing.sock" health

@@ -105,6 +105,7 @@ th_read_ready(th_server *s, int fd)
 			}
 			sscanf(l + 7, "%511s", s->url);
 			sscanf(e + 7, "%511s", s->events);
+			snprintf(s->listen_all, sizeof(s->listen_all), "%s", s->url);
 			/* Several URLs are listed with commas: the first is used. */
 			s->url[strcspn(s->url, ",")] = '\0';
 			s->events[strcspn(s->events, ",")] = '\0';
@@ -113,6 +114,24 @@ th_read_ready(th_server *s, int fd)
 		n++;
 	}
 	return (false);
+}
+
+/* The admin key the server wrote on its first start, if it did. */
+static void
+th_read_token(th_server *s)
+{
+	char path[400];
+	FILE *f;
+
+	s->token[0] = '\0';
+	snprintf(path, sizeof(path), "%s/data/admin.key", s->dir);
+	if ((f = fopen(path, "re")) != NULL) {
+		if (fgets(s->token, sizeof(s->token), f) == NULL) {
+			s->token[0] = '\0';
+		}
+		s->token[strcspn(s->token, "\n")] = '\0';
+		fclose(f);
+	}
 }
 
 void
@@ -167,6 +186,12 @@ th_server_start(th_server *s, bool tcp)
 		for (size_t i = 0; i < sizeof(s->env) / sizeof(s->env[0]) && s->env[i] != NULL; i++) {
 			putenv((char *)s->env[i]);
 		}
+		/* A test that reads the server's log asks for it in a file. */
+		const char *errlog = getenv("SANDPROC_TEST_STDERR");
+		int efd = errlog != NULL ? open(errlog, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600) : -1;
+		if (efd >= 0) {
+			dup2(efd, 2);
+		}
 		dup2(out[1], 1);
 		if (s->uid != 0 && (setgroups(0, NULL) != 0 || setgid(s->uid) != 0 || setuid(s->uid) != 0)) {
 			_exit(126);
@@ -194,7 +219,8 @@ th_server_start(th_server *s, bool tcp)
 		exit(1);
 	}
 	close(out[0]);
-	if (sp_connect(&s->c, s->url, NULL, err, sizeof(err)) != SP_OK) {
+	th_read_token(s);
+	if (sp_connect(&s->c, s->url, s->token, err, sizeof(err)) != SP_OK) {
 		th_fail(__FILE__, __LINE__, "connect %s: %s", s->url, err);
 		exit(1);
 	}
@@ -241,7 +267,7 @@ th_server_crash(th_server *s)
 	th_server_reap(s, SIGKILL);
 }
 
-static void
+void
 th_rmrf(const char *path)
 {
 	DIR *d = opendir(path);
@@ -417,7 +443,7 @@ th_client(th_server *s)
 	sp_client *c;
 	char err[600];
 
-	if (sp_connect(&c, s->url, NULL, err, sizeof(err)) != SP_OK) {
+	if (sp_connect(&c, s->url, s->token, err, sizeof(err)) != SP_OK) {
 		th_fail(__FILE__, __LINE__, "connect: %s", err);
 		return (NULL);
 	}
@@ -695,8 +721,8 @@ th_attach_spawn(th_server *s, const char *id, int *master)
 	pid_t pid = forkpty(master, NULL, NULL, &ws);
 
 	if (pid == 0) {
-		execl(SANDPROC_CLI_PATH, "sandproc", "--server", s->url, "--events", s->events, "attach", id,
-		    (char *)NULL);
+		execl(SANDPROC_CLI_PATH, "sandproc", "--server", s->url, "--events", s->events, "--token",
+		    s->token, "attach", id, (char *)NULL);
 		_exit(127);
 	}
 	return (pid);

@@ -70,6 +70,8 @@ typedef struct th_server {
 	const char *args[16]; /* extra sandprocd flags, NULL-terminated */
 	const char *env[8];   /* extra KEY=value for sandprocd, NULL-terminated */
 	uid_t uid;            /* run sandprocd as this user (and group) when not 0 */
+	char token[128];      /* the admin key it wrote (data/admin.key); "" with --auth none */
+	char listen_all[512]; /* every URL it listens on, comma-separated (url is the first) */
 } th_server;
 
 /*
@@ -83,6 +85,8 @@ void th_server_stop(th_server *s);
 void th_server_crash(th_server *s);
 /* Stops (if running), kills holders left running on its data and removes the temp dir. */
 void th_server_cleanup(th_server *s);
+/* Removes path and everything under it. */
+void th_rmrf(const char *path);
 /* SIGKILLs every sandproc-holder with a file open under dir, and its process's group; how many. */
 int th_kill_holders(const char *dir);
 /* SIGKILLs the sandbox keepers (bubblewrap) of the data under dir; how many. */

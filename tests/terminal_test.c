@@ -176,7 +176,8 @@ test_screen_places_text_by_cursor_movement(void)
 
 	ensure();
 	start_tty(argv, 40, 12, &p);
-	CHECK(th_logs_wait(srv.c, p.id, sandproc_v1_Stream_STREAM_PTY, "mid"));
+	/* printf and echo write apart: wait for the newline too (the PTY makes it \r\n). */
+	CHECK(th_logs_wait(srv.c, p.id, sandproc_v1_Stream_STREAM_PTY, "mid\r\n"));
 	memset(&req, 0, sizeof(req));
 	strcpy(req.id, p.id);
 	CHECK_OK(srv.c, sp_processes_screen(srv.c, &req, &rep, 0));

@@ -135,6 +135,9 @@ int cli_run(cli *cl, const cli_verb *v, int argc, char **argv);
 int cli_exec(cli *cl, const cli_verb *v, int argc, char **argv);
 /* cli_live.c: a Run with its output shown as it comes; the reply in rep (its output already printed). */
 int cli_run_live(cli *cl, sandproc_v1_RunRequest *req, sandproc_v1_RunReply *rep, int timeout_ms);
+/* cli_key.c */
+int cli_key(cli *cl, const cli_verb *v, int argc, char **argv);
+
 /* cli_sandbox.c */
 int cli_sandbox(cli *cl, const cli_verb *v, int argc, char **argv);
 int cli_start(cli *cl, const cli_verb *v, int argc, char **argv);

@@ -97,7 +97,8 @@ live_start(live *lv, cli *cl, char *token, size_t len)
 	if (nng_socket_set(lv->sub, NNG_OPT_SUB_SUBSCRIBE, lv->topic, strlen(lv->topic) + 1) != 0 ||
 	    nng_socket_set_int(lv->sub, NNG_OPT_RECVBUF, 8192) != 0 ||
 	    nng_socket_set_ms(lv->sub, NNG_OPT_RECVTIMEO, 50) != 0 ||
-	    nng_dial(lv->sub, sp_resolve_events_url(cl->events), NULL, 0) != 0) {
+	    strcmp(sp_resolve_events_url(cl->events), "none") == 0 ||
+	    sp_feed_dial(lv->sub, sp_resolve_events_url(cl->events)) != 0) {
 		return;
 	}
 	lv->started = pthread_create(&lv->th, NULL, live_main, lv) == 0;

@@ -1,5 +1,6 @@
 /*
- * sandproc [--server URL] [--events URL] [--token T] [--json] VERB [ARGS]
+ * sandproc [--server URL] [--events URL] [--token T] [--tls-ca PEM] [--tls-cert PEM --tls-key PEM]
+ *          [--json] VERB [ARGS]
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -11,8 +12,9 @@
 static void
 cli_print_usage(FILE *f)
 {
-	fprintf(
-	    f, "usage: sandproc [--server URL] [--events URL] [--token T] [--json] VERB [ARGS]\n\nverbs:\n");
+	fprintf(f,
+	    "usage: sandproc [--server URL] [--events URL|none] [--token T] [--tls-ca PEM]\n"
+	    "                [--tls-cert PEM --tls-key PEM] [--json] VERB [ARGS]\n\nverbs:\n");
 	for (size_t i = 0; i < cli_nverbs; i++) {
 		fprintf(f, "  %s\n", cli_verbs[i].usage);
 		if (cli_verbs[i].help != NULL) {
@@ -20,7 +22,11 @@ cli_print_usage(FILE *f)
 		}
 	}
 	fprintf(f,
-	    "\nenvironment: SANDPROC_URL, SANDPROC_EVENTS_URL, SANDPROC_TOKEN\n"
+	    "\nenvironment: SANDPROC_URL, SANDPROC_EVENTS_URL, SANDPROC_TOKEN, SANDPROC_DATA,\n"
+	    "             SANDPROC_TLS_CA, SANDPROC_TLS_CERT, SANDPROC_TLS_KEY\n"
+	    "key: --token, else SANDPROC_TOKEN, else admin.key in SANDPROC_DATA (default " SP_DEFAULT_DATA
+	    ")\n"
+	    "--events none: follow output by Logs long polls instead of the event feed\n"
 	    "defaults: --server " SP_DEFAULT_URL ", --events " SP_DEFAULT_EVENTS_URL "\n"
 	    "limits: argv %d entries (%d KiB), env %d entries (%d KiB), %d labels of %d bytes,\n"
 	    "        name %d bytes, cwd %d bytes, terminals up to %dx%d and %d cells\n",
@@ -244,6 +250,13 @@ main(int argc, char **argv)
 			cl.events = v, i++;
 		} else if (v != NULL && strcmp(a, "--token") == 0) {
 			cl.token = v, i++;
+		} else if (v != NULL && strcmp(a, "--tls-ca") == 0) {
+			setenv("SANDPROC_TLS_CA", v, 1),
+			    i++; /* the library reads them there, for both sockets */
+		} else if (v != NULL && strcmp(a, "--tls-cert") == 0) {
+			setenv("SANDPROC_TLS_CERT", v, 1), i++;
+		} else if (v != NULL && strcmp(a, "--tls-key") == 0) {
+			setenv("SANDPROC_TLS_KEY", v, 1), i++;
 		} else {
 			return (cli_usage("unknown or incomplete global option \"%s\"", a));
 		}

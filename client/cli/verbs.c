@@ -167,6 +167,11 @@ const cli_verb cli_verbs[] = {
 	             "[--keep-workspace]\n"
 	             "         sandbox ready ID | sandbox wait ID [--timeout S]",
 	    .fn = cli_sandbox },
+	{ .name = "key",
+	    .usage = "key create --role viewer|developer|admin [--tenant T] [--name N] [--sandbox ID] "
+	             "[--expires S]\n"
+	             "         key ls | key rm ID",
+	    .fn = cli_key },
 	{ .name = "health",
 	    .usage = "health",
 	    .method = &sp_system_methods[SP_SYSTEM_HEALTH],

@@ -32,10 +32,42 @@ sp_resolve_events_url(const char *url)
 	return (sp_resolve(url, "SANDPROC_EVENTS_URL", SP_DEFAULT_EVENTS_URL));
 }
 
+bool
+sp_default_token(char *out, size_t len)
+{
+	const char *env = getenv("SANDPROC_TOKEN");
+	char path[4200];
+	FILE *f;
+
+	if (env != NULL && *env != '\0') {
+		snprintf(out, len, "%s", env);
+		return (true);
+	}
+	snprintf(path, sizeof(path), "%s/admin.key", sp_resolve(NULL, "SANDPROC_DATA", SP_DEFAULT_DATA));
+	if ((f = fopen(path, "re")) == NULL) {
+		return (false);
+	}
+	bool ok = fgets(out, (int)len, f) != NULL;
+	fclose(f);
+	out[ok ? strcspn(out, "\r\n") : 0] = '\0';
+	return (ok && out[0] != '\0');
+}
+
+int
+sp_tls_from_env(nng_tls_config **out, char *err, size_t errlen)
+{
+	const char *ca = getenv("SANDPROC_TLS_CA"), *cert = getenv("SANDPROC_TLS_CERT");
+	const char *key = getenv("SANDPROC_TLS_KEY");
+
+	return (sp_tls_config_new(out, false, ca != NULL && *ca ? ca : NULL,
+	    cert != NULL && *cert ? cert : NULL, key != NULL && *key ? key : NULL, err, errlen));
+}
+
 int
 sp_connect(sp_client **out, const char *url, const char *token, char *err, size_t errlen)
 {
 	sp_client *c = sp_client_new();
+	char found[256];
 	int code;
 
 	*out = NULL;
@@ -43,13 +75,24 @@ sp_connect(sp_client **out, const char *url, const char *token, char *err, size_
 		snprintf(err, errlen, "out of memory");
 		return (SP_RESOURCE_EXHAUSTED);
 	}
-	if (token == NULL) {
-		token = getenv("SANDPROC_TOKEN");
+	if ((token == NULL || *token == '\0') && sp_default_token(found, sizeof(found))) {
+		token = found;
 	}
 	if (token != NULL && *token != '\0') {
 		sp_client_set_token(c, token);
 	}
-	if ((code = sp_client_connect(c, sp_resolve_url(url))) != SP_OK) {
+	explicit_bzero(found, sizeof(found));
+	url = sp_resolve_url(url);
+	if (strncmp(url, "tls+", 4) == 0 || strncmp(url, "wss", 3) == 0) {
+		nng_tls_config *tls;
+		if (sp_tls_from_env(&tls, err, errlen) != 0) {
+			sp_client_free(c);
+			return (SP_INVALID_ARGUMENT);
+		}
+		sp_client_set_tls(c, tls);
+		nng_tls_config_free(tls);
+	}
+	if ((code = sp_client_connect(c, url)) != SP_OK) {
 		snprintf(err, errlen, "%s", sp_client_error(c));
 		sp_client_free(c);
 		return (code);

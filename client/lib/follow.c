@@ -18,6 +18,8 @@
 #define FOLLOW_RECVBUF 256
 #define FOLLOW_RECV_MAX (4u * 1024 * 1024)
 #define FOLLOW_PAGE_BYTES (4u * 1024 * 1024)
+/* Without a feed, how long one Logs read waits for output. */
+#define FOLLOW_LONG_POLL_MS 5000
 
 typedef struct follow {
 	sp_client *c;
@@ -29,6 +31,7 @@ typedef struct follow {
 	uint64_t last; /* highest sequence seen, of any stream */
 	sandproc_v1_LogsReply *page;
 	bool stopped;
+	uint32_t wait_ms; /* without a feed: each drain's first read is a long poll this long */
 } follow;
 
 static bool
@@ -71,7 +74,9 @@ follow_drain(follow *f, uint32_t tail_lines, uint32_t tail, sandproc_v1_State *s
 		/* Catching up is done in big pages: fewer round trips behind a fast writer. */
 		req.max_bytes = FOLLOW_PAGE_BYTES;
 		req.stream = f->stream;
-		if ((code = sp_processes_logs(f->c, &req, f->page, 0)) != SP_OK) {
+		req.wait_ms = tail == 0 && tail_lines == 0 ? f->wait_ms : 0;
+		if ((code = sp_processes_logs(
+		         f->c, &req, f->page, req.wait_ms ? sp_call_timeout(req.wait_ms) : 0)) != SP_OK) {
 			return (code);
 		}
 		for (pb_size_t i = 0; i < f->page->entries_count && !f->stopped; i++) {
@@ -86,6 +91,8 @@ follow_drain(follow *f, uint32_t tail_lines, uint32_t tail, sandproc_v1_State *s
 		}
 		*state = f->page->state;
 		tail = tail_lines = 0;
+		/* Only the first read waits: the rest catch up at once. */
+		f->wait_ms = 0;
 	} while (f->page->has_more);
 	return (SP_OK);
 }
@@ -119,6 +126,29 @@ follow_topics(follow_sub *fs, const char *id, bool tty, const char *option)
 	nng_socket_set(fs->sock, option, topic, strlen(topic) + 1);
 }
 
+int
+sp_feed_dial(nng_socket s, const char *url)
+{
+	nng_tls_config *tls = NULL;
+	nng_dialer d;
+	char err[300];
+	int rv;
+
+	if ((rv = nng_dialer_create(&d, s, url)) != 0) {
+		return (rv);
+	}
+	if (strncmp(url, "tls+", 4) == 0 || strncmp(url, "wss", 3) == 0) {
+		if ((rv = sp_tls_from_env(&tls, err, sizeof(err))) == 0) {
+			rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, tls);
+			nng_tls_config_free(tls); /* the dialer holds it */
+		}
+	}
+	if (rv != 0 || (rv = nng_dialer_start(d, 0)) != 0) {
+		nng_dialer_close(d);
+	}
+	return (rv);
+}
+
 /* A subscribed SUB socket for id on url, or NULL when the feed is unreachable (polling only). */
 static follow_sub *
 follow_take(const char *url, const char *id, bool tty, int recvbuf)
@@ -144,7 +174,7 @@ follow_take(const char *url, const char *id, bool tty, int recvbuf)
 			return (NULL);
 		}
 		nng_socket_set_size(fs->sock, NNG_OPT_RECVMAXSZ, FOLLOW_RECV_MAX);
-		if (nng_dial(fs->sock, url, NULL, 0) != 0) {
+		if (sp_feed_dial(fs->sock, url) != 0) {
 			/* Nothing received yet, so closing is safe here. */
 			nng_close(fs->sock);
 			free(fs);
@@ -272,7 +302,8 @@ sp_follow(sp_client *c, const char *id, const sp_follow_opts *opts, sp_follow_fn
 		goto out;
 	}
 	/* Subscribe before reading history, so nothing falls between the two. */
-	sub = follow_take(sp_resolve_events_url(opts->events_url), id, rec.tty, opts->recv_buffer);
+	const char *events = sp_resolve_events_url(opts->events_url);
+	sub = strcmp(events, "none") == 0 ? NULL : follow_take(events, id, rec.tty, opts->recv_buffer);
 	feed = sub != NULL;
 	if (feed) {
 		nng_socket_set_ms(sub->sock, NNG_OPT_RECVTIMEO, opts->poll_ms > 0 ? opts->poll_ms : 500);
@@ -293,6 +324,7 @@ sp_follow(sp_client *c, const char *id, const sp_follow_opts *opts, sp_follow_fn
 	}
 	ended = state != sandproc_v1_State_STATE_RUNNING;
 	nng_time unreachable_since = 0;
+	int poll_ms = opts->poll_ms > 0 ? opts->poll_ms : 500;
 	while (!ended) {
 		nng_msg *m = NULL;
 		if (opts->stop != NULL && __atomic_load_n(opts->stop, __ATOMIC_ACQUIRE) != 0) {
@@ -304,11 +336,17 @@ sp_follow(sp_client *c, const char *id, const sp_follow_opts *opts, sp_follow_fn
 			code = follow_on_message(&f, m, a, &ended);
 			nng_msg_free(m);
 		} else if (rv == NNG_ETIMEDOUT) {
-			if (!feed) {
-				nng_msleep(opts->poll_ms > 0 ? opts->poll_ms : 500);
-			}
+			/* No feed: the server holds the read until output comes or the process ends. */
+			uint64_t before = f.last;
+			nng_time asked = nng_clock();
+			f.wait_ms = feed ? 0 : opts->stop != NULL ? poll_ms : FOLLOW_LONG_POLL_MS;
 			if ((code = follow_drain(&f, 0, 0, &state)) == SP_OK) {
 				ended = state != sandproc_v1_State_STATE_RUNNING;
+			}
+			/* A server without long polls answers at once: poll then. */
+			if (!feed && code == SP_OK && !ended && f.last == before &&
+			    nng_clock() - asked < 20) {
+				nng_msleep(poll_ms);
 			}
 		} else {
 			code = SP_UNAVAILABLE;

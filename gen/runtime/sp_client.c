@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/tls/tls.h>
 #include <nng/supplemental/util/platform.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -21,6 +22,7 @@ struct sp_client {
 	nng_aio *send_aio; /* sends */
 	bool open;
 	char *token;
+	nng_tls_config *tls; /* held; for tls+tcp:// and wss:// */
 	int timeout_ms;
 	uint64_t next_id;
 	sp_arena *arena;
@@ -62,6 +64,9 @@ sp_client_free(sp_client *c)
 		nng_aio_free(c->send_aio);
 	}
 	sp_arena_free(c->arena);
+	if (c->tls != NULL) {
+		nng_tls_config_free(c->tls);
+	}
 	free(c->token);
 	free(c);
 }
@@ -77,6 +82,39 @@ sp_client_fail(sp_client *c, int code, const char *fmt, ...)
 	vsnprintf(c->error, sizeof(c->error), fmt, ap);
 	va_end(ap);
 	return (code);
+}
+
+/* nng_dial, with our TLS configuration on a TLS URL. */
+static int
+sp_client_dial(sp_client *c, const char *url)
+{
+	nng_dialer d;
+	int rv;
+
+	if ((rv = nng_dialer_create(&d, c->sock, url)) != 0) {
+		return (rv);
+	}
+	if ((strncmp(url, "tls+", 4) == 0 || strncmp(url, "wss", 3) == 0) && c->tls != NULL &&
+	    (rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, c->tls)) != 0) {
+		nng_dialer_close(d);
+		return (rv);
+	}
+	if ((rv = nng_dialer_start(d, 0)) != 0) {
+		nng_dialer_close(d);
+	}
+	return (rv);
+}
+
+void
+sp_client_set_tls(sp_client *c, nng_tls_config *tls)
+{
+	if (tls != NULL) {
+		nng_tls_config_hold(tls);
+	}
+	if (c->tls != NULL) {
+		nng_tls_config_free(c->tls);
+	}
+	c->tls = tls;
 }
 
 int
@@ -105,7 +143,7 @@ sp_client_connect(sp_client *c, const char *url)
 	 */
 	nng_ctx_set_ms(c->ctx, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
 	/* A listener whose backlog is full (a burst of clients) answers EAGAIN: try again for a while. */
-	for (int i = 0; (rv = nng_dial(c->sock, url, NULL, 0)) == NNG_EAGAIN && i < 100; i++) {
+	for (int i = 0; (rv = sp_client_dial(c, url)) == NNG_EAGAIN && i < 100; i++) {
 		nng_msleep(10 + i);
 	}
 	if (rv != 0) {

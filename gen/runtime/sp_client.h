@@ -5,6 +5,9 @@
 #ifndef SP_CLIENT_H
 #define SP_CLIENT_H
 
+#include <nng/nng.h>
+#include <nng/supplemental/tls/tls.h>
+
 #include "sp_rpc.h"
 
 typedef struct sp_client sp_client;
@@ -20,6 +23,9 @@ void sp_client_free(sp_client *c);
  * itself if the server goes away and comes back.
  */
 int sp_client_connect(sp_client *c, const char *url);
+
+/* TLS for tls+tcp:// and wss:// URLs (sp_tls.h); held until freed or replaced. Before connecting. */
+void sp_client_set_tls(sp_client *c, nng_tls_config *tls);
 
 /* Token sent with every call (copied; NULL for none). */
 void sp_client_set_token(sp_client *c, const char *token);

@@ -51,12 +51,18 @@ struct sp_msg_info {
 #define SP_METHOD_NO_SIDE_EFFECTS 0x1
 #define SP_METHOD_IDEMPOTENT 0x2
 
+/* Roles, least to most (sandproc.v1.Role): each may do what the ones before it may. */
+#define SP_ROLE_VIEWER 1
+#define SP_ROLE_DEVELOPER 2
+#define SP_ROLE_ADMIN 3
+
 typedef struct sp_method {
 	int id;           /* index in its service's table */
 	const char *name; /* "sandproc.v1.Processes/Start" */
 	const sp_msg_info *request;
 	const sp_msg_info *response;
 	unsigned flags;
+	int role; /* the least SP_ROLE_* a key needs: (sandproc.v1.role) in the .proto */
 } sp_method;
 
 typedef struct sp_service {

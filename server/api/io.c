@@ -19,6 +19,8 @@
 
 #define API_LOGS_DEFAULT_BYTES (1024 * 1024)
 #define API_LOGS_MAX_BYTES (16 * 1024 * 1024)
+/* The longest a Logs long poll is held (wait_ms above it is cut to it). */
+#define API_LOGS_MAX_WAIT_MS 60000
 
 /*
  * Keeps only the last n lines of rep's entries (cutting the first one kept
@@ -54,8 +56,26 @@ api_tail_lines(sandproc_v1_LogsReply *rep, uint32_t n)
 	return (false);
 }
 
+static int api_logs(
+    sp_call *call, const sandproc_v1_LogsRequest *req, sandproc_v1_LogsReply *rep, bool may_wait);
+
+/* A parked long poll woke (output, the end) or timed out: read again, and answer whatever is there. */
+static int
+api_logs_resume(sp_call *call, void *req, void *rep, bool timed_out)
+{
+	(void)timed_out;
+	memset(rep, 0, sizeof(sandproc_v1_LogsReply));
+	return (api_logs(call, req, rep, false));
+}
+
 int
 rpc_processes_logs(sp_call *call, const sandproc_v1_LogsRequest *req, sandproc_v1_LogsReply *rep)
+{
+	return (api_logs(call, req, rep, req->wait_ms > 0));
+}
+
+static int
+api_logs(sp_call *call, const sandproc_v1_LogsRequest *req, sandproc_v1_LogsReply *rep, bool may_wait)
 {
 	sandproc_v1_Process rec;
 	logfile_query q;
@@ -103,7 +123,29 @@ rpc_processes_logs(sp_call *call, const sandproc_v1_LogsRequest *req, sandproc_v
 		q.tail = q.tail * 4 < q.max_entries ? q.tail * 4 : (uint32_t)q.max_entries;
 	}
 	rep->state = rec.state;
+	/*
+	 * A long poll with nothing new (of any stream) from a running process:
+	 * park until its next output or its end, at most wait_ms. The waiter
+	 * wakes at once if output came after the read above.
+	 */
+	if (may_wait && rec.state == sandproc_v1_State_STATE_RUNNING && rep->entries_count == 0 &&
+	    rep->next_sequence <= req->after_sequence && req->tail == 0 && req->tail_lines == 0 &&
+	    supervisor_watch_output(call->srv->sup, req->id, q.capped ? q.upto_seq : req->after_sequence,
+	        sp_call_waiter(call, 0))) {
+		return (sp_call_park(call,
+		    req->wait_ms > API_LOGS_MAX_WAIT_MS ? API_LOGS_MAX_WAIT_MS : req->wait_ms,
+		    api_logs_resume));
+	}
 	return (SP_OK);
+}
+
+/* For calls that go straight to the supervisor: NOT_FOUND unless the call's key may see process id. */
+static int
+api_may_touch(sp_call *call, const char *id)
+{
+	sandproc_v1_Process rec;
+
+	return (call->role == SP_ROLE_ADMIN ? SP_OK : api_get_record(call, id, &rec));
 }
 
 /* The status for a live-process call that found no live process. */
@@ -134,6 +176,9 @@ rpc_processes_send_input(
 		    "input is %zu bytes; max_input_bytes_per_request is %llu", req->data.len,
 		    (unsigned long long)cfg.max_input_bytes_per_request));
 	}
+	if ((code = api_may_touch(call, req->id)) != SP_OK) {
+		return (code);
+	}
 	code = supervisor_send_input(call->srv->sup, req->id, req->data.data, req->data.len, req->eof,
 	    &rep->bytes_written, err, sizeof(err));
 	if (code == SP_NOT_FOUND) {
@@ -154,6 +199,9 @@ rpc_processes_resize(sp_call *call, const sandproc_v1_ResizeRequest *req, sandpr
 	(void)rep;
 	if ((code = request_tty_size(req->cols, req->rows, err, sizeof(err))) != SP_OK) {
 		return (sp_call_error(call, code, "%s", err));
+	}
+	if ((code = api_may_touch(call, req->id)) != SP_OK) {
+		return (code);
 	}
 	code = supervisor_resize(
 	    call->srv->sup, req->id, (uint16_t)req->cols, (uint16_t)req->rows, err, sizeof(err));
@@ -212,7 +260,12 @@ rpc_processes_screen(sp_call *call, const sandproc_v1_ScreenRequest *req, sandpr
 {
 	sandproc_v1_Process rec;
 	char err[512];
-	int code = supervisor_screen(call->srv->sup, req->id, rep, call->arena, err, sizeof(err));
+	int code = api_may_touch(call, req->id);
+
+	if (code != SP_OK) {
+		return (code);
+	}
+	code = supervisor_screen(call->srv->sup, req->id, rep, call->arena, err, sizeof(err));
 
 	if (code == SP_OK) {
 		return (SP_OK);

@@ -33,6 +33,9 @@ rpc_processes_start(sp_call *call, const sandproc_v1_StartRequest *req, sandproc
 	if ((code = request_start_plan(req, &plan, call->arena, err, sizeof(err))) != SP_OK) {
 		return (sp_call_error(call, code, "%s", err));
 	}
+	if ((code = api_place_check(call, req->sandbox_id, plan.tenant)) != SP_OK) {
+		return (code);
+	}
 	/* Where it runs: a sandbox, or the host with a cgroup of its own when the backend can join one. */
 	if (!sandboxes_is_host(req->sandbox_id)) {
 		code = sandboxes_place(call->srv->sbx, req->sandbox_id, false, req->cwd, &req->env,
@@ -69,6 +72,7 @@ rpc_processes_list(sp_call *call, const sandproc_v1_ListRequest *req, sandproc_v
 	store_query q = { .state = req->state,
 		.sandbox_id = req->sandbox_id[0] == '\0' ? NULL : req->sandbox_id,
 		.name = req->name,
+		.tenant = req->tenant,
 		.limit = req->limit };
 	int64_t next = 0;
 	int rv;
@@ -85,13 +89,24 @@ rpc_processes_list(sp_call *call, const sandproc_v1_ListRequest *req, sandproc_v
 	if (req->state < sandproc_v1_State_STATE_UNSPECIFIED || req->state > sandproc_v1_State_STATE_FAILED) {
 		return (sp_call_error(call, SP_INVALID_ARGUMENT, "unknown state %d", (int)req->state));
 	}
+	/* Other keys list only their tenant's, in their sandbox when limited to one (never the host's). */
+	if (call->role != SP_ROLE_ADMIN) {
+		q.tenant = call->tenant;
+		if (call->key_sandbox[0] != '\0') {
+			if (q.sandbox_id != NULL && strcmp(q.sandbox_id, call->key_sandbox) != 0) {
+				return (SP_OK);
+			}
+			q.sandbox_id = call->key_sandbox;
+		}
+	}
 	if ((rv = store_list_processes(call->srv->store, &q, rep, &next, call->arena)) != 0) {
 		return (api_store_error(call, rv, ""));
 	}
 	/* Labels are filtered here, in the page (a page may come out short; the token still goes on). */
 	pb_size_t kept = 0;
 	for (pb_size_t i = 0; i < rep->processes_count; i++) {
-		if (api_has_labels(&rep->processes[i], &req->labels)) {
+		if (api_has_labels(&rep->processes[i], &req->labels) &&
+		    api_visible(call, rep->processes[i].tenant, rep->processes[i].sandbox_id)) {
 			rep->processes[kept] = rep->processes[i];
 			supervisor_overlay(call->srv->sup, &rep->processes[kept++]);
 		}

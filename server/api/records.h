@@ -2,6 +2,8 @@
 #ifndef API_RECORDS_H
 #define API_RECORDS_H
 
+#include <stdbool.h>
+
 #include "rpc/call.h"
 #include "sandproc/v1/processes.pb.h"
 
@@ -11,6 +13,21 @@
  * ids, with the call's message set.
  */
 int api_get_record(sp_call *call, const char *id, sandproc_v1_Process *out);
+
+/*
+ * Whether the call's key may see a record of tenant in sandbox sandbox_id:
+ * an admin's sees everything; another key only its tenant's sandboxes (not
+ * the host's processes, which run as the server), and only its sandbox
+ * when it is limited to one. What it may not see is NOT_FOUND to it.
+ */
+bool api_visible(const sp_call *call, const char *tenant, const char *sandbox_id);
+
+/*
+ * Where a Start or Run of the call may go: OK for the host (admin keys) or
+ * one of its tenant's sandboxes, with tenant (64 bytes) set to whose the
+ * process is; else the status, message set.
+ */
+int api_place_check(sp_call *call, const char *sandbox_id, char *tenant);
 
 /* The call's status for errno rv from the store (message set; id names the record, if any). */
 int api_store_error(sp_call *call, int rv, const char *id);

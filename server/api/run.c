@@ -1,6 +1,7 @@
 /* sandproc.v1.Processes/Run: a one-shot command, carried out on this handler's worker (proc/run.c). */
 #include <stdlib.h>
 
+#include "api/records.h"
 #include "proc/run.h"
 #include "rpc/call.h"
 #include "sandbox/sandbox.h"
@@ -32,11 +33,14 @@ api_run_place(void *arg, spawn_spec *spec, sp_arena *arena, char *err, size_t er
 int
 rpc_processes_run(sp_call *call, const sandproc_v1_RunRequest *req, sandproc_v1_RunReply *rep)
 {
-	run_result *res = calloc(1, sizeof(*res));
-	char err[600];
+	run_result *res;
+	char err[600], tenant[64];
 	int code;
 
-	if (res == NULL) {
+	if ((code = api_place_check(call, req->sandbox_id, tenant)) != SP_OK) {
+		return (code);
+	}
+	if ((res = calloc(1, sizeof(*res))) == NULL) {
 		return (sp_call_error(call, SP_RESOURCE_EXHAUSTED, "out of memory"));
 	}
 	api_run_ctx ctx = { .call = call, .req = req };

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "api/records.h"
 #include "rpc/call.h"
 #include "sandbox/sandbox.h"
 #include "sandproc/v1/sandboxes.srv.h"
@@ -16,9 +17,35 @@ int
 rpc_sandboxes_create(sp_call *call, const sandproc_v1_CreateSandboxRequest *req, sandproc_v1_Sandbox *rep)
 {
 	char err[600];
-	int code = sandboxes_create(call->srv->sbx, req, rep, call->arena, err, sizeof(err));
+	int code;
 
+	if (call->key_sandbox[0] != '\0') {
+		return (sp_call_error(call, SP_PERMISSION_DENIED,
+		    "key %s is limited to sandbox %s and cannot create others", call->key_id,
+		    call->key_sandbox));
+	}
+	code = sandboxes_create(call->srv->sbx, req, call->tenant, rep, call->arena, err, sizeof(err));
 	return (code == SP_OK ? SP_OK : sp_call_error(call, code, "%s", err));
+}
+
+/* NOT_FOUND, as for an unknown id, unless the call's key may see sandbox id. */
+static int
+api_sandbox_visible(sp_call *call, const char *id)
+{
+	sandproc_v1_Sandbox sb;
+	char err[300];
+	int code;
+
+	if (call->role == SP_ROLE_ADMIN) {
+		return (SP_OK);
+	}
+	if ((code = sandboxes_get(call->srv->sbx, id, &sb, call->arena, err, sizeof(err))) != SP_OK) {
+		return (sp_call_error(call, code, "%s", err));
+	}
+	if (!api_visible(call, sb.tenant, sb.id)) {
+		return (sp_call_error(call, SP_NOT_FOUND, "no sandbox \"%s\"", id));
+	}
+	return (SP_OK);
 }
 
 int
@@ -27,6 +54,9 @@ rpc_sandboxes_get(sp_call *call, const sandproc_v1_GetSandboxRequest *req, sandp
 	char err[300];
 	int code = sandboxes_get(call->srv->sbx, req->id, rep, call->arena, err, sizeof(err));
 
+	if (code == SP_OK && !api_visible(call, rep->tenant, rep->id)) {
+		return (sp_call_error(call, SP_NOT_FOUND, "no sandbox \"%s\"", req->id));
+	}
 	return (code == SP_OK ? SP_OK : sp_call_error(call, code, "%s", err));
 }
 
@@ -34,8 +64,15 @@ int
 rpc_sandboxes_list(
     sp_call *call, const sandproc_v1_ListSandboxesRequest *req, sandproc_v1_ListSandboxesReply *rep)
 {
+	sandproc_v1_ListSandboxesRequest mine = *req;
 	char err[300];
-	int code = sandboxes_list(call->srv->sbx, req, rep, call->arena, err, sizeof(err));
+
+	/* Other keys list only their tenant's (their sandbox's, when limited to one). */
+	if (call->role != SP_ROLE_ADMIN) {
+		snprintf(mine.tenant, sizeof(mine.tenant), "%s", call->tenant);
+	}
+	int code =
+	    sandboxes_list(call->srv->sbx, &mine, call->key_sandbox, rep, call->arena, err, sizeof(err));
 
 	return (code == SP_OK ? SP_OK : sp_call_error(call, code, "%s", err));
 }
@@ -48,6 +85,9 @@ rpc_sandboxes_delete(
 	int code;
 
 	(void)rep;
+	if ((code = api_sandbox_visible(call, req->id)) != SP_OK) {
+		return (code);
+	}
 	code =
 	    sandboxes_delete(call->srv->sbx, req->id, req->keep_workspace, req->grace_ms, err, sizeof(err));
 	return (code == SP_OK ? SP_OK : sp_call_error(call, code, "%s", err));
@@ -65,7 +105,12 @@ static int
 api_readiness(sp_call *call, const char *id, sandproc_v1_ReadinessReply *rep)
 {
 	char err[300];
-	int code = sandboxes_readiness(call->srv->sbx, id, rep, err, sizeof(err));
+	int code = api_sandbox_visible(call, id);
+
+	if (code != SP_OK) {
+		return (code);
+	}
+	code = sandboxes_readiness(call->srv->sbx, id, rep, err, sizeof(err));
 
 	return (code == SP_OK ? SP_OK : sp_call_error(call, code, "%s", err));
 }
@@ -88,6 +133,11 @@ rpc_sandboxes_wait_ready(
 
 	if (s > API_WAIT_READY_MAX_S) {
 		s = API_WAIT_READY_MAX_S;
+	}
+	int code = api_sandbox_visible(call, req->id);
+
+	if (code != SP_OK) {
+		return (code);
 	}
 	if (sandboxes_watch_ready(call->srv->sbx, req->id, sp_call_waiter(call, 0))) {
 		return (sp_call_park(call, s * 1000, api_resume_ready));

@@ -120,8 +120,30 @@ util_bound_url(nng_listener l, const char *url, char *bound, size_t len)
 	int port = 0;
 
 	snprintf(bound, len, "%s", url);
-	if (strncmp(url, "tcp", 3) == 0 && colon != NULL && strcmp(colon, ":0") == 0 &&
-	    nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port) == 0) {
+	if ((strncmp(url, "tcp", 3) == 0 || strncmp(url, "tls+tcp", 7) == 0) && colon != NULL &&
+	    strcmp(colon, ":0") == 0 && nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port) == 0) {
 		snprintf(bound, len, "%.*s:%d", (int)(colon - url), url, port);
 	}
+}
+
+int
+util_listen(nng_socket s, const char *url, nng_tls_config *tls, int ipc_mode, char *bound, size_t boundlen)
+{
+	nng_listener l;
+	int rv;
+
+	if ((rv = nng_listener_create(&l, s, url)) != 0) {
+		return (rv);
+	}
+	if (strncmp(url, "tls+", 4) == 0 || strncmp(url, "wss", 3) == 0) {
+		rv = tls != NULL ? nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, tls) : NNG_ENOTSUP;
+	} else if (strncmp(url, "ipc://", 6) == 0 && ipc_mode != 0) {
+		rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, ipc_mode);
+	}
+	if (rv != 0 || (rv = nng_listener_start(l, 0)) != 0) {
+		nng_listener_close(l);
+		return (rv);
+	}
+	util_bound_url(l, url, bound, boundlen);
+	return (0);
 }

@@ -5,6 +5,7 @@
 #define UTIL_H
 
 #include <nng/nng.h>
+#include <nng/supplemental/tls/tls.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -36,5 +37,13 @@ void util_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* url, with the real port filled in when a tcp:// URL asked for port 0. */
 void util_bound_url(nng_listener l, const char *url, char *bound, size_t len);
+
+/*
+ * Listens on url with s: tls+tcp:// and wss:// with tls (NNG_ENOTSUP when
+ * NULL), ipc:// sockets with mode ipc_mode (0: nng's default). bound as
+ * util_bound_url. An nng error code.
+ */
+int util_listen(
+    nng_socket s, const char *url, nng_tls_config *tls, int ipc_mode, char *bound, size_t boundlen);
 
 #endif

@@ -44,16 +44,17 @@ publisher_new(publisher **out, char *err, size_t errlen)
 }
 
 int
-publisher_listen(publisher *p, const char *url, char *bound, size_t boundlen, char *err, size_t errlen)
+publisher_listen(publisher *p, const char *url, nng_tls_config *tls, char *bound, size_t boundlen, char *err,
+    size_t errlen)
 {
-	nng_listener l;
 	int rv;
 
-	if ((rv = nng_listen(p->sock, url, &l, 0)) != 0) {
-		snprintf(err, errlen, "events %s: %s", url, nng_strerror(rv));
+	/* The feed has no per-message auth: its ipc socket is for the server's user alone. */
+	if ((rv = util_listen(p->sock, url, tls, 0600, bound, boundlen)) != 0) {
+		snprintf(err, errlen, "events %s: %s%s", url, nng_strerror(rv),
+		    rv == NNG_ENOTSUP && tls == NULL ? " (TLS needs --tls-cert and --tls-key)" : "");
 		return (rv);
 	}
-	util_bound_url(l, url, bound, boundlen);
 	return (0);
 }
 

@@ -7,6 +7,8 @@
 #ifndef EVENTS_PUBLISHER_H
 #define EVENTS_PUBLISHER_H
 
+#include <nng/nng.h>
+#include <nng/supplemental/tls/tls.h>
 #include <pb.h>
 #include <stddef.h>
 
@@ -15,7 +17,9 @@ typedef struct publisher publisher;
 /* Opens the PUB socket (not listening yet). */
 int publisher_new(publisher **out, char *err, size_t errlen);
 /* Listens on url; *bound gets the URL with the real port when a tcp URL asked for port 0. */
-int publisher_listen(publisher *p, const char *url, char *bound, size_t boundlen, char *err, size_t errlen);
+/* Listens on url; tls for tls+tcp:// and wss:// (NULL: those fail). An ipc:// socket is 0600. */
+int publisher_listen(publisher *p, const char *url, nng_tls_config *tls, char *bound, size_t boundlen,
+    char *err, size_t errlen);
 void publisher_close(publisher *p);
 
 /* Publishes msg under topic (a C string; its NUL is sent after it). Best effort. */

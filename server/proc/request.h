@@ -18,6 +18,7 @@ struct start_plan {
 	const sandproc_v1_StartRequest *req;
 	spawn_spec spec;
 	uint16_t cols, rows; /* TTY size, defaults applied */
+	char tenant[64];     /* whose the process is ("" = "default") */
 };
 
 /* Checks req and builds its plan (strings in arena). SP_OK or a status with the reason in err. */

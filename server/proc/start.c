@@ -59,6 +59,7 @@ sup_new_record(proc *p, const start_plan *plan)
 	memcpy(r->id, p->id, sizeof(r->id));
 	snprintf(
 	    r->sandbox_id, sizeof(r->sandbox_id), "%s", req->sandbox_id[0] ? req->sandbox_id : "default");
+	snprintf(r->tenant, sizeof(r->tenant), "%s", plan->tenant[0] ? plan->tenant : "default");
 	r->tty = p->tty = req->tty;
 	r->cols = plan->cols;
 	r->rows = plan->rows;

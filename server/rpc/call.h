@@ -39,8 +39,17 @@ struct sp_call {
 	char message[512];
 	void (*cleanup)(void *arg); /* run after the reply is encoded */
 	void *cleanup_arg;
-	/* Who calls: the verified key's id once keys exist, else 0. */
+	/*
+	 * Who calls, from the verified key (auth/keys.h): a number for the
+	 * replay cache (0: the connection instead), its role, the tenant whose
+	 * records it sees, and the one sandbox it is limited to ("" = any).
+	 * With --auth none every call is an admin's of tenant "default".
+	 */
 	uint64_t caller;
+	int role;
+	char tenant[64];
+	char key_sandbox[32];
+	char key_id[32];
 };
 
 /* Sets the call's error message and returns code, for `return (sp_call_error(...))`. */

@@ -227,6 +227,15 @@ dispatch_request(rpc_server *rs, rpc_ctx *x, nng_msg *msg)
 	f->call.request_id = f->env.request_id;
 	f->call.token = f->env.token;
 	f->call.arena = x->arena;
+	f->call.role = SP_ROLE_ADMIN;
+	snprintf(f->call.tenant, sizeof(f->call.tenant), "default");
+	if (rs->cfg.authorize != NULL) {
+		int code = rs->cfg.authorize(rs->cfg.authorize_arg, &f->call);
+		if (code != SP_OK) {
+			dispatch_end(f, dispatch_error_reply(f->env.request_id, code, f->call.message));
+			return;
+		}
+	}
 	f->replayable = (f->m->flags & SP_METHOD_IDEMPOTENT) == 0 && f->env.request_id != 0;
 	if (f->replayable) {
 		f->key = (dedup_key){

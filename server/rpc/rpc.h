@@ -28,6 +28,15 @@ typedef struct rpc_config {
 	workq *wq;                                /* runs the other calls */
 	timers *timers;                           /* parked calls' timeouts */
 	size_t max_request_bytes;                 /* NNG_OPT_RECVMAXSZ */
+	/*
+	 * Checks the call's token before anything else reads its body: fills
+	 * the call's caller, role, tenant and key_sandbox and returns SP_OK,
+	 * or a status with call->message set. NULL: no keys, every call an admin's.
+	 */
+	int (*authorize)(void *arg, sp_call *call);
+	void *authorize_arg;
+	/* TLS for tls+tcp:// and wss:// listeners (NULL: those URLs fail to listen). */
+	struct nng_tls_config *tls;
 } rpc_config;
 
 /* Opens the REP socket; it serves once it listens somewhere. */

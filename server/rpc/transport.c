@@ -178,14 +178,13 @@ rpc_server_new(rpc_server **out, const rpc_config *cfg, char *err, size_t errlen
 int
 rpc_server_listen(rpc_server *rs, const char *url, char *bound, size_t boundlen, char *err, size_t errlen)
 {
-	nng_listener l;
 	int rv;
 
-	if ((rv = nng_listen(rs->sock, url, &l, 0)) != 0) {
-		snprintf(err, errlen, "listen %s: %s", url, nng_strerror(rv));
+	if ((rv = util_listen(rs->sock, url, rs->cfg.tls, 0, bound, boundlen)) != 0) {
+		snprintf(err, errlen, "listen %s: %s%s", url, nng_strerror(rv),
+		    rv == NNG_ENOTSUP && rs->cfg.tls == NULL ? " (TLS needs --tls-cert and --tls-key)" : "");
 		return (rv);
 	}
-	util_bound_url(l, url, bound, boundlen);
 	return (0);
 }
 

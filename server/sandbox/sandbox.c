@@ -650,8 +650,8 @@ sbx_pick_uid(sandboxes *m)
 }
 
 int
-sandboxes_create(sandboxes *m, const sandproc_v1_CreateSandboxRequest *req, sandproc_v1_Sandbox *out,
-    sp_arena *arena, char *err, size_t errlen)
+sandboxes_create(sandboxes *m, const sandproc_v1_CreateSandboxRequest *req, const char *tenant,
+    sandproc_v1_Sandbox *out, sp_arena *arena, char *err, size_t errlen)
 {
 	char dir[4200], ws[4300];
 	int code;
@@ -711,6 +711,7 @@ sandboxes_create(sandboxes *m, const sandproc_v1_CreateSandboxRequest *req, sand
 	r->has_limits = true;
 	r->limits = req->limits;
 	r->created_at_ms = util_now_ms();
+	snprintf(r->tenant, sizeof(r->tenant), "%s", tenant);
 	r->state = sandproc_v1_SandboxState_SANDBOX_STATE_CREATING;
 	snprintf(dir, sizeof(dir), "%s/%s", m->dir, r->id);
 	snprintf(ws, sizeof(ws), "%s/workspace", dir);
@@ -819,8 +820,8 @@ sbx_has_labels(const sbx *s, const sp_strv_t *want)
 }
 
 int
-sandboxes_list(sandboxes *m, const sandproc_v1_ListSandboxesRequest *req, sandproc_v1_ListSandboxesReply *rep,
-    sp_arena *arena, char *err, size_t errlen)
+sandboxes_list(sandboxes *m, const sandproc_v1_ListSandboxesRequest *req, const char *only_id,
+    sandproc_v1_ListSandboxesReply *rep, sp_arena *arena, char *err, size_t errlen)
 {
 	uint32_t limit = req->limit == 0 || req->limit > SBX_LIST_MAX ? SBX_LIST_MAX : req->limit;
 	bool started = req->page_token[0] == '\0';
@@ -844,7 +845,9 @@ sandboxes_list(sandboxes *m, const sandproc_v1_ListSandboxesRequest *req, sandpr
 			continue;
 		}
 		sbx_check(m, s);
-		if ((req->state != 0 && s->rec.state != req->state) || !sbx_has_labels(s, &req->labels)) {
+		if ((req->state != 0 && s->rec.state != req->state) || !sbx_has_labels(s, &req->labels) ||
+		    (req->tenant[0] != '\0' && strcmp(s->rec.tenant, req->tenant) != 0) ||
+		    (only_id != NULL && only_id[0] != '\0' && strcmp(s->rec.id, only_id) != 0)) {
 			continue;
 		}
 		if (rep->sandboxes_count == limit) {
@@ -1261,6 +1264,9 @@ sbx_load(void *arg, const void *record, size_t len)
 		util_log("a stored sandbox record could not be read: skipped");
 		sbx_unref(s);
 		return;
+	}
+	if (s->rec.tenant[0] == '\0') {
+		snprintf(s->rec.tenant, sizeof(s->rec.tenant), "default"); /* made before tenants */
 	}
 	dlist_push(&m->all, &s->node);
 	bool alive = strcmp(s->rec.boot_id, m->c.boot_id) == 0 && sbx_keeper_alive(s);

@@ -55,11 +55,13 @@ void sandboxes_free(sandboxes *m);
 /* "" and "default": the host, not a sandbox. */
 bool sandboxes_is_host(const char *id);
 
-int sandboxes_create(sandboxes *m, const sandproc_v1_CreateSandboxRequest *req, sandproc_v1_Sandbox *out,
-    sp_arena *arena, char *err, size_t errlen);
+/* A new sandbox of tenant. */
+int sandboxes_create(sandboxes *m, const sandproc_v1_CreateSandboxRequest *req, const char *tenant,
+    sandproc_v1_Sandbox *out, sp_arena *arena, char *err, size_t errlen);
 int sandboxes_get(
     sandboxes *m, const char *id, sandproc_v1_Sandbox *out, sp_arena *arena, char *err, size_t errlen);
-int sandboxes_list(sandboxes *m, const sandproc_v1_ListSandboxesRequest *req,
+/* Filtered as req says (req->tenant "" = any), and to only_id when it is not NULL or "". */
+int sandboxes_list(sandboxes *m, const sandproc_v1_ListSandboxesRequest *req, const char *only_id,
     sandproc_v1_ListSandboxesReply *rep, sp_arena *arena, char *err, size_t errlen);
 /* Stops its processes (TERM, KILL after grace_ms), ends the keeper, removes cgroups and workspace. */
 int sandboxes_delete(

@@ -46,6 +46,14 @@ static const char *const store_migrations[] = {
 	" seq INTEGER PRIMARY KEY AUTOINCREMENT,"
 	" id TEXT NOT NULL UNIQUE,"
 	" record BLOB NOT NULL);",
+	/* 3: tenants, and keys (an encoded sandproc.v1.Key without its secret, and the secret's SHA-256) */
+	"ALTER TABLE processes ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';"
+	"CREATE INDEX processes_tenant ON processes(tenant, seq);"
+	"CREATE TABLE keys ("
+	" seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" id TEXT NOT NULL UNIQUE,"
+	" hash BLOB NOT NULL UNIQUE,"
+	" record BLOB NOT NULL);",
 };
 
 #define STORE_SCHEMA_VERSION (int)(sizeof(store_migrations) / sizeof(store_migrations[0]))
@@ -62,24 +70,29 @@ enum {
 	ST_SBX_PUT,
 	ST_SBX_DELETE,
 	ST_SBX_ALL,
+	ST_KEY_PUT,
+	ST_KEY_UPDATE,
+	ST_KEY_DELETE,
+	ST_KEY_ALL,
 	ST_NSTMT
 };
 
 static const char *const store_sql[ST_NSTMT] = {
-	[ST_INSERT] = "INSERT INTO processes (id, sandbox_id, argv, cwd, env, labels, name, tty,"
-	              " cols, rows, timeout_s, pid, pid_start, boot_id, state, exit_code, signal,"
-	              " started_at_ms, exited_at_ms, error, stdin_open)"
-	              " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21)",
+	[ST_INSERT] =
+	    "INSERT INTO processes (id, sandbox_id, argv, cwd, env, labels, name, tty,"
+	    " cols, rows, timeout_s, pid, pid_start, boot_id, state, exit_code, signal,"
+	    " started_at_ms, exited_at_ms, error, stdin_open, tenant)"
+	    " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22)",
 	[ST_UPDATE] = "UPDATE processes SET pid=?2, pid_start=?3, boot_id=?4, state=?5, exit_code=?6,"
 	              " signal=?7, started_at_ms=?8, exited_at_ms=?9, error=?10, stdin_open=?11,"
 	              " cols=?12, rows=?13 WHERE id=?1",
 	[ST_GET] = "SELECT seq, id, sandbox_id, argv, cwd, env, labels, name, tty, cols, rows,"
 	           " timeout_s, pid, state, exit_code, signal, started_at_ms, exited_at_ms, error,"
-	           " stdin_open, pid_start, boot_id FROM processes WHERE id=?1",
+	           " stdin_open, pid_start, boot_id, tenant FROM processes WHERE id=?1",
 	[ST_DELETE] = "DELETE FROM processes WHERE id=?1",
 	[ST_RUNNING] = "SELECT seq, id, sandbox_id, argv, cwd, env, labels, name, tty, cols, rows,"
 	               " timeout_s, pid, state, exit_code, signal, started_at_ms, exited_at_ms, error,"
-	               " stdin_open, pid_start, boot_id FROM processes WHERE state=1 ORDER BY seq",
+	               " stdin_open, pid_start, boot_id, tenant FROM processes WHERE state=1 ORDER BY seq",
 	[ST_CONFIG_GET] = "SELECT key, value FROM config",
 	[ST_CONFIG_PUT] = ("INSERT INTO config (key, value) VALUES (?1, ?2)"
 	                   " ON CONFLICT(key) DO UPDATE SET value=excluded.value"),
@@ -88,15 +101,20 @@ static const char *const store_sql[ST_NSTMT] = {
 	                " ON CONFLICT(id) DO UPDATE SET record=excluded.record"),
 	[ST_SBX_DELETE] = "DELETE FROM sandboxes WHERE id=?1",
 	[ST_SBX_ALL] = "SELECT record FROM sandboxes ORDER BY seq",
+	[ST_KEY_PUT] = "INSERT INTO keys (id, hash, record) VALUES (?1, ?2, ?3)",
+	[ST_KEY_UPDATE] = "UPDATE keys SET record=?2 WHERE id=?1",
+	[ST_KEY_DELETE] = "DELETE FROM keys WHERE id=?1",
+	[ST_KEY_ALL] = "SELECT hash, record FROM keys ORDER BY seq",
 };
 
-#define STORE_COLUMNS                                                                         \
-	"seq, id, sandbox_id, argv, cwd, env, labels, name, tty, cols, rows, timeout_s, pid," \
-	" state, exit_code, signal, started_at_ms, exited_at_ms, error, stdin_open, pid_start, boot_id"
+#define STORE_COLUMNS                                                                                    \
+	"seq, id, sandbox_id, argv, cwd, env, labels, name, tty, cols, rows, timeout_s, pid,"            \
+	" state, exit_code, signal, started_at_ms, exited_at_ms, error, stdin_open, pid_start, boot_id," \
+	" tenant"
 
-/* List statements by filter: bit 0 state, bit 1 sandbox, bit 2 cursor, bit 3 name. */
+/* List statements by filter: bit 0 state, bit 1 sandbox, bit 2 cursor, bit 3 name, bit 4 tenant. */
 #define STORE_LIST_MAX_BYTES (4u * 1024 * 1024)
-#define STORE_LIST_VARIANTS 16
+#define STORE_LIST_VARIANTS 32
 
 /*
  * Two connections: writes go through w; reads through r, so a read (often
@@ -441,6 +459,7 @@ store_row(sqlite3_stmt *st, sandproc_v1_Process *p, int64_t *seq, store_origin *
 		o->pid_start = (uint64_t)sqlite3_column_int64(st, 20);
 		store_copy_text(o->boot_id, sizeof(o->boot_id), st, 21);
 	}
+	store_copy_text(p->tenant, sizeof(p->tenant), st, 22);
 	return (0);
 }
 
@@ -489,6 +508,7 @@ store_insert_process(store *s, const sandproc_v1_Process *p, const store_origin 
 	sqlite3_bind_int64(st, 19, p->exited_at_ms);
 	sqlite3_bind_text(st, 20, p->error, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int(st, 21, p->stdin_open);
+	sqlite3_bind_text(st, 22, p->tenant[0] != '\0' ? p->tenant : "default", -1, SQLITE_TRANSIENT);
 	rv = store_step_write(c, st);
 	pthread_mutex_unlock(&c->mu);
 	return (rv);
@@ -560,16 +580,18 @@ store_list_processes(
 
 	bool by_state = q->state != 0, by_sandbox = q->sandbox_id != NULL && q->sandbox_id[0] != '\0';
 	bool by_name = q->name != NULL && q->name[0] != '\0';
-	int variant =
-	    (by_state ? 1 : 0) | (by_sandbox ? 2 : 0) | (q->before_seq > 0 ? 4 : 0) | (by_name ? 8 : 0);
+	bool by_tenant = q->tenant != NULL && q->tenant[0] != '\0';
+	int variant = (by_state ? 1 : 0) | (by_sandbox ? 2 : 0) | (q->before_seq > 0 ? 4 : 0) |
+	    (by_name ? 8 : 0) | (by_tenant ? 16 : 0);
 
 	pthread_mutex_lock(&c->mu);
 	/* Each filter combination is prepared once, on first use. */
 	if ((st = c->list[variant]) == NULL) {
 		snprintf(sql, sizeof(sql),
-		    "SELECT " STORE_COLUMNS " FROM processes WHERE 1=1%s%s%s%s ORDER BY seq DESC LIMIT ?",
+		    "SELECT " STORE_COLUMNS " FROM processes WHERE 1=1%s%s%s%s%s ORDER BY seq DESC LIMIT ?",
 		    by_state ? " AND state=?" : "", by_sandbox ? " AND sandbox_id=?" : "",
-		    q->before_seq > 0 ? " AND seq<?" : "", by_name ? " AND name=?" : "");
+		    q->before_seq > 0 ? " AND seq<?" : "", by_name ? " AND name=?" : "",
+		    by_tenant ? " AND tenant=?" : "");
 		if ((rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL)) !=
 		    SQLITE_OK) {
 			rv = store_fail(c, rc);
@@ -589,6 +611,9 @@ store_list_processes(
 	}
 	if (by_name) {
 		sqlite3_bind_text(st, arg++, q->name, -1, SQLITE_TRANSIENT);
+	}
+	if (by_tenant) {
+		sqlite3_bind_text(st, arg++, q->tenant, -1, SQLITE_TRANSIENT);
 	}
 	/* One row more than the page tells whether another page follows. */
 	sqlite3_bind_int(st, arg, (int)limit + 1);
@@ -806,6 +831,73 @@ store_for_each_sandbox(store *s, void (*fn)(void *arg, const void *record, size_
 	pthread_mutex_lock(&c->mu);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		fn(arg, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+	}
+	if (rc != SQLITE_DONE) {
+		rv = store_fail(c, rc);
+	}
+	sqlite3_reset(st);
+	pthread_mutex_unlock(&c->mu);
+	return (rv);
+}
+
+int
+store_put_key(store *s, const char *id, const uint8_t hash[32], const void *record, size_t len)
+{
+	store_conn *c = &s->w;
+	sqlite3_stmt *st = c->stmt[ST_KEY_PUT];
+	int rv;
+
+	pthread_mutex_lock(&c->mu);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(st, 2, hash, 32, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(st, 3, record, (int)len, SQLITE_TRANSIENT);
+	rv = store_step_write(c, st);
+	pthread_mutex_unlock(&c->mu);
+	return (rv);
+}
+
+int
+store_update_key(store *s, const char *id, const void *record, size_t len)
+{
+	store_conn *c = &s->w;
+	sqlite3_stmt *st = c->stmt[ST_KEY_UPDATE];
+	int rv;
+
+	pthread_mutex_lock(&c->mu);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(st, 2, record, (int)len, SQLITE_TRANSIENT);
+	rv = store_step_write(c, st);
+	pthread_mutex_unlock(&c->mu);
+	return (rv);
+}
+
+int
+store_delete_key(store *s, const char *id)
+{
+	store_conn *c = &s->w;
+	sqlite3_stmt *st = c->stmt[ST_KEY_DELETE];
+	int rv;
+
+	pthread_mutex_lock(&c->mu);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	rv = store_step_write(c, st);
+	pthread_mutex_unlock(&c->mu);
+	return (rv);
+}
+
+int
+store_for_each_key(store *s,
+    void (*fn)(void *arg, const uint8_t *hash, size_t hashlen, const void *record, size_t len), void *arg)
+{
+	store_conn *c = &s->r;
+	sqlite3_stmt *st = c->stmt[ST_KEY_ALL];
+	int rc, rv = 0;
+
+	/* Called once at start, before anything else uses the store. */
+	pthread_mutex_lock(&c->mu);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		fn(arg, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
+		    sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1));
 	}
 	if (rc != SQLITE_DONE) {
 		rv = store_fail(c, rc);

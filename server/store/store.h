@@ -30,6 +30,7 @@ typedef struct store_query {
 	sandproc_v1_State state; /* 0 = any */
 	const char *sandbox_id;  /* NULL or "" = any */
 	const char *name;        /* NULL or "" = any */
+	const char *tenant;      /* NULL or "" = any */
 	uint32_t limit;
 	int64_t before_seq; /* 0 = from the newest */
 } store_query;
@@ -71,6 +72,15 @@ int store_delete_sandbox(store *s, const char *id);
 int store_for_each_sandbox(store *s, void (*fn)(void *arg, const void *record, size_t len), void *arg);
 
 /* Reads stored settings over c (fields never stored keep their value). */
+/* Keys: the record is an encoded sandproc.v1.Key without its secret; hash is the secret's SHA-256. */
+int store_put_key(store *s, const char *id, const uint8_t hash[32], const void *record, size_t len);
+/* Rewrites an existing key's record; a key no longer stored stays gone. */
+int store_update_key(store *s, const char *id, const void *record, size_t len);
+int store_delete_key(store *s, const char *id);
+/* At start only. */
+int store_for_each_key(store *s,
+    void (*fn)(void *arg, const uint8_t *hash, size_t hashlen, const void *record, size_t len), void *arg);
+
 int store_load_config(store *s, sandproc_v1_Config *cfg);
 int store_save_config(store *s, const sandproc_v1_Config *cfg);
 

@@ -33,9 +33,9 @@ static const sp_field_info demo_v1_Stats_Inner_info_fields[] = {
 const sp_msg_info demo_v1_Stats_Inner_info = {"demo.v1.Stats.Inner", demo_v1_Stats_Inner_fields, sizeof(demo_v1_Stats_Inner), 1, demo_v1_Stats_Inner_info_fields};
 
 const sp_method sp_echo_methods[SP_ECHO_METHOD_COUNT] = {
-	{SP_ECHO_SAY, "demo.v1.Echo/Say", &demo_v1_SayRequest_info, &demo_v1_SayReply_info, 0},
-	{SP_ECHO_SHOUT, "demo.v1.Echo/Shout", &demo_v1_SayRequest_info, &demo_v1_SayReply_info, SP_METHOD_IDEMPOTENT},
-	{SP_ECHO_GET_STATS, "demo.v1.Echo/GetStats", &demo_v1_StatsRequest_info, &demo_v1_Stats_info, SP_METHOD_NO_SIDE_EFFECTS | SP_METHOD_IDEMPOTENT},
+	{SP_ECHO_SAY, "demo.v1.Echo/Say", &demo_v1_SayRequest_info, &demo_v1_SayReply_info, 0, SP_ROLE_ADMIN},
+	{SP_ECHO_SHOUT, "demo.v1.Echo/Shout", &demo_v1_SayRequest_info, &demo_v1_SayReply_info, SP_METHOD_IDEMPOTENT, SP_ROLE_ADMIN},
+	{SP_ECHO_GET_STATS, "demo.v1.Echo/GetStats", &demo_v1_StatsRequest_info, &demo_v1_Stats_info, SP_METHOD_NO_SIDE_EFFECTS | SP_METHOD_IDEMPOTENT, SP_ROLE_ADMIN},
 };
 
 const sp_service sp_echo_service = {"demo.v1.Echo", sp_echo_methods, SP_ECHO_METHOD_COUNT};

@@ -327,6 +327,10 @@ test_stop_on_the_host_reaches_children_that_left_the_group(void)
 	ensure();
 	th_start(&srv, argv, &p);
 	CHECK(th_logs_wait(srv.c, p.id, 0, "forked"));
+	/* "forked" follows the fork, not the child's exec of sleep. */
+	for (int i = 0; i < 250 && host_count("sleep 3017") == 0; i++) {
+		th_sleep_ms(20);
+	}
 	CHECK(host_count("sleep 3017") == 1);
 	th_stop(&srv, p.id, 1000, &p);
 	CHECK_INT(p.state, sandproc_v1_State_STATE_KILLED);

@@ -121,15 +121,22 @@ main(int argc, char **argv)
 		}
 	}
 	if (argc == 2 && strcmp(argv[1], "usr1") == 0) {
+		sigset_t both, old;
+		/* Blocked but between checks: a signal that comes while we write is not slept through. */
+		sigemptyset(&both);
+		sigaddset(&both, SIGUSR1);
+		sigaddset(&both, SIGTERM);
+		sigprocmask(SIG_BLOCK, &both, &old);
 		signal(SIGUSR1, on_usr1);
 		signal(SIGTERM, on_term);
 		write_all(1, "ready\n", 6);
 		while (!got_term) {
-			pause();
 			if (got_usr1) {
 				got_usr1 = 0;
 				write_all(1, "usr1\n", 5);
+				continue;
 			}
+			sigsuspend(&old);
 		}
 		return (0);
 	}

@@ -197,12 +197,6 @@ main_local_url(const char *url)
 	return (strncmp(h, "127.", 4) == 0 || strcmp(h, "localhost") == 0 || strcmp(h, "[::1]") == 0);
 }
 
-static bool
-main_tls_url(const char *url)
-{
-	return (strncmp(url, "tls+", 4) == 0 || strncmp(url, "wss", 3) == 0);
-}
-
 /* Parses the command line; returns -1 to go on, else the exit code. */
 static int
 main_parse(int argc, char **argv, main_opts *o)
@@ -279,7 +273,7 @@ main_parse(int argc, char **argv, main_opts *o)
 		bool feed = i >= o->nlisten;
 		const char *u = feed ? o->events[i - o->nlisten] : o->listen[i];
 		/* nng would listen on tls+tcp:// with no certificate, and no client could ever connect. */
-		if (main_tls_url(u) && o->tls_cert == NULL) {
+		if (sp_tls_url(u) && o->tls_cert == NULL) {
 			fprintf(stderr, "sandprocd: %s: TLS needs --tls-cert and --tls-key\n", u);
 			return (2);
 		}
@@ -293,7 +287,7 @@ main_parse(int argc, char **argv, main_opts *o)
 		}
 		/* The feed carries no per-message auth: only this machine, or TLS with client certificates.
 		 */
-		if (feed && !main_local_url(u) && !(main_tls_url(u) && o->tls_ca != NULL)) {
+		if (feed && !main_local_url(u) && !(sp_tls_url(u) && o->tls_ca != NULL)) {
 			fprintf(stderr,
 			    "sandprocd: --events %s: the event feed has no per-message auth, so it listens "
 			    "only on ipc://, loopback, or tls+tcp:// with client certificates (--tls-ca); "

@@ -83,7 +83,7 @@ sp_connect(sp_client **out, const char *url, const char *token, char *err, size_
 	}
 	explicit_bzero(found, sizeof(found));
 	url = sp_resolve_url(url);
-	if (strncmp(url, "tls+", 4) == 0 || strncmp(url, "wss", 3) == 0) {
+	if (sp_tls_url(url)) {
 		nng_tls_config *tls;
 		if (sp_tls_from_env(&tls, err, errlen) != 0) {
 			sp_client_free(c);

@@ -130,21 +130,15 @@ int
 sp_feed_dial(nng_socket s, const char *url)
 {
 	nng_tls_config *tls = NULL;
-	nng_dialer d;
 	char err[300];
 	int rv;
 
-	if ((rv = nng_dialer_create(&d, s, url)) != 0) {
+	if (sp_tls_url(url) && (rv = sp_tls_from_env(&tls, err, sizeof(err))) != 0) {
 		return (rv);
 	}
-	if (strncmp(url, "tls+", 4) == 0 || strncmp(url, "wss", 3) == 0) {
-		if ((rv = sp_tls_from_env(&tls, err, sizeof(err))) == 0) {
-			rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, tls);
-			nng_tls_config_free(tls); /* the dialer holds it */
-		}
-	}
-	if (rv != 0 || (rv = nng_dialer_start(d, 0)) != 0) {
-		nng_dialer_close(d);
+	rv = sp_dial(s, url, tls);
+	if (tls != NULL) {
+		nng_tls_config_free(tls); /* the dialer holds its own reference */
 	}
 	return (rv);
 }

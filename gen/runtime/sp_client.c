@@ -1,5 +1,6 @@
 /* sp_client: one REQ socket and context, one call at a time. */
 #include "sp_client.h"
+#include "sp_tls.h"
 
 #include <errno.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -84,27 +85,6 @@ sp_client_fail(sp_client *c, int code, const char *fmt, ...)
 	return (code);
 }
 
-/* nng_dial, with our TLS configuration on a TLS URL. */
-static int
-sp_client_dial(sp_client *c, const char *url)
-{
-	nng_dialer d;
-	int rv;
-
-	if ((rv = nng_dialer_create(&d, c->sock, url)) != 0) {
-		return (rv);
-	}
-	if ((strncmp(url, "tls+", 4) == 0 || strncmp(url, "wss", 3) == 0) && c->tls != NULL &&
-	    (rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, c->tls)) != 0) {
-		nng_dialer_close(d);
-		return (rv);
-	}
-	if ((rv = nng_dialer_start(d, 0)) != 0) {
-		nng_dialer_close(d);
-	}
-	return (rv);
-}
-
 void
 sp_client_set_tls(sp_client *c, nng_tls_config *tls)
 {
@@ -143,7 +123,7 @@ sp_client_connect(sp_client *c, const char *url)
 	 */
 	nng_ctx_set_ms(c->ctx, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
 	/* A listener whose backlog is full (a burst of clients) answers EAGAIN: try again for a while. */
-	for (int i = 0; (rv = sp_client_dial(c, url)) == NNG_EAGAIN && i < 100; i++) {
+	for (int i = 0; (rv = sp_dial(c->sock, url, c->tls)) == NNG_EAGAIN && i < 100; i++) {
 		nng_msleep(10 + i);
 	}
 	if (rv != 0) {

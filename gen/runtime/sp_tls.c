@@ -98,3 +98,28 @@ sp_tls_config_new(nng_tls_config **out, bool server, const char *ca, const char 
 	*out = cfg;
 	return (0);
 }
+
+bool
+sp_tls_url(const char *url)
+{
+	return (strncmp(url, "tls+", 4) == 0 || strncmp(url, "wss", 3) == 0);
+}
+
+int
+sp_dial(nng_socket s, const char *url, nng_tls_config *tls)
+{
+	nng_dialer d;
+	int rv;
+
+	if ((rv = nng_dialer_create(&d, s, url)) != 0) {
+		return (rv);
+	}
+	if (sp_tls_url(url) && tls != NULL && (rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, tls)) != 0) {
+		nng_dialer_close(d);
+		return (rv);
+	}
+	if ((rv = nng_dialer_start(d, 0)) != 0) {
+		nng_dialer_close(d);
+	}
+	return (rv);
+}

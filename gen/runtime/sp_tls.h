@@ -17,4 +17,13 @@
 int sp_tls_config_new(nng_tls_config **out, bool server, const char *ca, const char *cert, const char *key,
     char *err, size_t errlen);
 
+/* Whether url needs TLS: tls+tcp:// or wss://. */
+bool sp_tls_url(const char *url);
+
+/*
+ * Dials url with s (blocking, like nng_dial), with tls on a TLS URL (held
+ * by the dialer; NULL: nng's default, which trusts nobody). An nng error.
+ */
+int sp_dial(nng_socket s, const char *url, nng_tls_config *tls);
+
 #endif

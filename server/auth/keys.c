@@ -409,14 +409,14 @@ keys_create(keys *k, const sandproc_v1_CreateKeyRequest *req, sandproc_v1_Key *o
 		return (SP_INVALID_ARGUMENT);
 	}
 	int64_t expires = req->expires_s == 0 ? 0 : util_now_ms() + (int64_t)req->expires_s * 1000;
-	if ((code = keys_add(k, name, req->role, tenant, req->sandbox_id, expires, &e, out->secret, err,
-	         errlen)) != SP_OK) {
+	char secret[KEYS_SECRET_LEN + 1];
+	if ((code = keys_add(
+	         k, name, req->role, tenant, req->sandbox_id, expires, &e, secret, err, errlen)) != SP_OK) {
 		return (code);
 	}
-	char secret[sizeof(out->secret)];
-	memcpy(secret, out->secret, sizeof(secret));
 	keys_to_record(&e, out);
 	out->name = name;
+	_Static_assert(sizeof(out->secret) >= sizeof(secret), "the secret fits the record");
 	memcpy(out->secret, secret, sizeof(secret));
 	explicit_bzero(secret, sizeof(secret));
 	return (SP_OK);

@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "sp_tls.h"
+
 int64_t
 util_now_ms(void)
 {
@@ -135,7 +137,7 @@ util_listen(nng_socket s, const char *url, nng_tls_config *tls, int ipc_mode, ch
 	if ((rv = nng_listener_create(&l, s, url)) != 0) {
 		return (rv);
 	}
-	if (strncmp(url, "tls+", 4) == 0 || strncmp(url, "wss", 3) == 0) {
+	if (sp_tls_url(url)) {
 		rv = tls != NULL ? nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, tls) : NNG_ENOTSUP;
 	} else if (strncmp(url, "ipc://", 6) == 0 && ipc_mode != 0) {
 		rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, ipc_mode);

@@ -51,8 +51,7 @@ publisher_listen(publisher *p, const char *url, nng_tls_config *tls, char *bound
 
 	/* The feed has no per-message auth: its ipc socket is for the server's user alone. */
 	if ((rv = util_listen(p->sock, url, tls, 0600, bound, boundlen)) != 0) {
-		snprintf(err, errlen, "events %s: %s%s", url, nng_strerror(rv),
-		    rv == NNG_ENOTSUP && tls == NULL ? " (TLS needs --tls-cert and --tls-key)" : "");
+		snprintf(err, errlen, "events %s: %s", url, nng_strerror(rv));
 		return (rv);
 	}
 	return (0);

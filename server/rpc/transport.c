@@ -181,8 +181,7 @@ rpc_server_listen(rpc_server *rs, const char *url, char *bound, size_t boundlen,
 	int rv;
 
 	if ((rv = util_listen(rs->sock, url, rs->cfg.tls, 0, bound, boundlen)) != 0) {
-		snprintf(err, errlen, "listen %s: %s%s", url, nng_strerror(rv),
-		    rv == NNG_ENOTSUP && rs->cfg.tls == NULL ? " (TLS needs --tls-cert and --tls-key)" : "");
+		snprintf(err, errlen, "listen %s: %s", url, nng_strerror(rv));
 		return (rv);
 	}
 	return (0);

@@ -791,33 +791,40 @@ store_save_config(store *s, const sandproc_v1_Config *cfg)
 	return (rv);
 }
 
-int
-store_put_sandbox(store *s, const char *id, const void *record, size_t len)
+/*
+ * Runs write statement stmt with id as ?1 and, when record is not NULL,
+ * the hash (32 bytes, when not NULL) and record as the next parameters.
+ */
+static int
+store_write_row(store *s, int stmt, const char *id, const uint8_t *hash, const void *record, size_t len)
 {
 	store_conn *c = &s->w;
-	sqlite3_stmt *st = c->stmt[ST_SBX_PUT];
-	int rv;
+	sqlite3_stmt *st = c->stmt[stmt];
+	int rv, arg = 2;
 
 	pthread_mutex_lock(&c->mu);
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_blob(st, 2, record, (int)len, SQLITE_TRANSIENT);
+	if (hash != NULL) {
+		sqlite3_bind_blob(st, arg++, hash, 32, SQLITE_TRANSIENT);
+	}
+	if (record != NULL) {
+		sqlite3_bind_blob(st, arg, record, (int)len, SQLITE_TRANSIENT);
+	}
 	rv = store_step_write(c, st);
 	pthread_mutex_unlock(&c->mu);
 	return (rv);
 }
 
 int
+store_put_sandbox(store *s, const char *id, const void *record, size_t len)
+{
+	return (store_write_row(s, ST_SBX_PUT, id, NULL, record, len));
+}
+
+int
 store_delete_sandbox(store *s, const char *id)
 {
-	store_conn *c = &s->w;
-	sqlite3_stmt *st = c->stmt[ST_SBX_DELETE];
-	int rv;
-
-	pthread_mutex_lock(&c->mu);
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-	rv = store_step_write(c, st);
-	pthread_mutex_unlock(&c->mu);
-	return (rv);
+	return (store_write_row(s, ST_SBX_DELETE, id, NULL, NULL, 0));
 }
 
 int
@@ -843,46 +850,19 @@ store_for_each_sandbox(store *s, void (*fn)(void *arg, const void *record, size_
 int
 store_put_key(store *s, const char *id, const uint8_t hash[32], const void *record, size_t len)
 {
-	store_conn *c = &s->w;
-	sqlite3_stmt *st = c->stmt[ST_KEY_PUT];
-	int rv;
-
-	pthread_mutex_lock(&c->mu);
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_blob(st, 2, hash, 32, SQLITE_TRANSIENT);
-	sqlite3_bind_blob(st, 3, record, (int)len, SQLITE_TRANSIENT);
-	rv = store_step_write(c, st);
-	pthread_mutex_unlock(&c->mu);
-	return (rv);
+	return (store_write_row(s, ST_KEY_PUT, id, hash, record, len));
 }
 
 int
 store_update_key(store *s, const char *id, const void *record, size_t len)
 {
-	store_conn *c = &s->w;
-	sqlite3_stmt *st = c->stmt[ST_KEY_UPDATE];
-	int rv;
-
-	pthread_mutex_lock(&c->mu);
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_blob(st, 2, record, (int)len, SQLITE_TRANSIENT);
-	rv = store_step_write(c, st);
-	pthread_mutex_unlock(&c->mu);
-	return (rv);
+	return (store_write_row(s, ST_KEY_UPDATE, id, NULL, record, len));
 }
 
 int
 store_delete_key(store *s, const char *id)
 {
-	store_conn *c = &s->w;
-	sqlite3_stmt *st = c->stmt[ST_KEY_DELETE];
-	int rv;
-
-	pthread_mutex_lock(&c->mu);
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-	rv = store_step_write(c, st);
-	pthread_mutex_unlock(&c->mu);
-	return (rv);
+	return (store_write_row(s, ST_KEY_DELETE, id, NULL, NULL, 0));
 }
 
 int

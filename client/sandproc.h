@@ -20,6 +20,7 @@
 
 #include "sandproc/v1/events.rpc.h"
 #include "sandproc/v1/keys.rpc.h"
+#include "sandproc/v1/ports.rpc.h"
 #include "sandproc/v1/processes.rpc.h"
 #include "sandproc/v1/sandboxes.rpc.h"
 #include "sandproc/v1/system.rpc.h"

@@ -19,6 +19,7 @@
  * itself) they get SIGTERM, then SIGKILL after --grace ms, and their
  * records are written before it exits.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -36,10 +37,12 @@
 #include "auth/keys.h"
 #include "base/util.h"
 #include "os/procfs.h"
+#include "ports/ports.h"
 #include "proc/request.h"
 #include "rpc/rpc.h"
 #include "sandbox/sandbox.h"
 #include "sandproc/v1/keys.srv.h"
+#include "sandproc/v1/ports.srv.h"
 #include "sandproc/v1/processes.srv.h"
 #include "sandproc/v1/sandboxes.srv.h"
 #include "sandproc/v1/system.srv.h"
@@ -48,6 +51,7 @@
 
 #define DEFAULT_LISTEN "tcp://127.0.0.1:7300"
 #define DEFAULT_EVENTS "tcp://127.0.0.1:7301"
+#define DEFAULT_EXPOSE_HOST "127.0.0.1"
 #define DEFAULT_DATA "./.sandproc"
 #define DEFAULT_GRACE_MS 2000
 #define DEFAULT_BACKEND "holder"
@@ -64,6 +68,7 @@ static const sp_server_service *const main_services[] = {
 	&sp_processes_server,
 	&sp_sandboxes_server,
 	&sp_keys_server,
+	&sp_ports_server,
 	NULL,
 };
 
@@ -106,6 +111,8 @@ main_usage(FILE *f)
 	    "  --tls-cert PEM --tls-key PEM\n"
 	    "                 the server's certificate and key, for tls+tcp:// and wss:// URLs\n"
 	    "  --tls-ca PEM   require client certificates signed by these CAs\n"
+	    "  --expose-host ADDR\n"
+	    "                 the address exposed ports listen on, default " DEFAULT_EXPOSE_HOST "\n"
 	    "  --version      print the version\n",
 	    DEFAULT_GRACE_MS);
 }
@@ -167,7 +174,16 @@ typedef struct main_opts {
 	int grace_ms;
 	const char *backend, *on_exit, *holder, *workdir;
 	const char *auth, *tls_cert, *tls_key, *tls_ca;
+	const char *expose_host;
 } main_opts;
+
+/* An IPv4 or IPv6 address in numbers. */
+static bool
+main_numeric_host(const char *s)
+{
+	struct in6_addr a;
+	return (inet_pton(AF_INET, s, &a) == 1 || inet_pton(AF_INET6, s, &a) == 1);
+}
 
 /* ipc://, inproc://, or a TCP/WebSocket URL whose host is a loopback address: reachable only from here. */
 static bool
@@ -232,6 +248,8 @@ main_parse(int argc, char **argv, main_opts *o)
 			o->holder = v, i++;
 		} else if (v != NULL && strcmp(a, "--workdir") == 0) {
 			o->workdir = v, i++;
+		} else if (v != NULL && strcmp(a, "--expose-host") == 0 && main_numeric_host(v)) {
+			o->expose_host = v, i++;
 		} else if (v != NULL && strcmp(a, "--auth") == 0 &&
 		    (strcmp(v, "keys") == 0 || strcmp(v, "none") == 0)) {
 			o->auth = v, i++;
@@ -264,6 +282,9 @@ main_parse(int argc, char **argv, main_opts *o)
 	}
 	if (o->auth == NULL) {
 		o->auth = "keys";
+	}
+	if (o->expose_host == NULL) {
+		o->expose_host = DEFAULT_EXPOSE_HOST;
 	}
 	if ((o->tls_cert == NULL) != (o->tls_key == NULL) || (o->tls_ca != NULL && o->tls_cert == NULL)) {
 		fprintf(stderr, "sandprocd: --tls-cert and --tls-key go together, and --tls-ca needs them\n");
@@ -413,6 +434,13 @@ main_open(server *srv, const main_opts *o, char *bound_events, size_t blen)
 		util_log("%s", err);
 		return (1);
 	}
+	ports_config pc = {
+		.sup = srv->sup, .sbx = srv->sbx, .pub = srv->pub, .expose_host = o->expose_host
+	};
+	if (ports_new(&srv->ports, &pc, err, sizeof(err)) != 0) {
+		util_log("%s", err);
+		return (1);
+	}
 	return (0);
 }
 
@@ -536,6 +564,7 @@ main(int argc, char **argv)
 	srv.rpc = NULL;
 	workq_free(srv.wq);
 	timers_free(srv.timers);
+	ports_free(srv.ports);
 	size_t lost = store_queue_free(srv.sq, util_mono_ms() + 5000);
 	if (lost > 0) {
 		util_log("%zu record updates could not be written before exit: the store kept failing", lost);

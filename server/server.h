@@ -25,6 +25,7 @@ typedef struct server {
 	publisher *pub;
 	supervisor *sup;
 	struct sandboxes *sbx;
+	struct ports *ports;
 	struct keys *keys;          /* NULL with --auth none */
 	struct nng_tls_config *tls; /* for tls+tcp:// and wss:// listeners; NULL without --tls-cert */
 	workq *wq;

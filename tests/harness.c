@@ -779,3 +779,28 @@ th_attach_wait(pid_t pid, int master)
 	}
 	return (WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 }
+
+void
+th_feed_live(th_server *s, nng_socket sub)
+{
+	const char *argv[] = { "true", NULL };
+	sandproc_v1_Process p;
+	bool live = false;
+	nng_msg *m;
+
+	nng_socket_set_ms(sub, NNG_OPT_RECVTIMEO, 200);
+	for (int i = 0; i < 100 && !live; i++) {
+		char topic[64];
+		th_start(s, argv, &p);
+		snprintf(topic, sizeof(topic), "proc/%s", p.id);
+		while (!live && nng_recvmsg(sub, &m, 0) == 0) {
+			live = strcmp(nng_msg_body(m), topic) == 0;
+			nng_msg_free(m);
+		}
+	}
+	CHECK(live);
+	/* The rest of the probes' events, so the test starts from quiet. */
+	while (nng_recvmsg(sub, &m, 0) == 0) {
+		nng_msg_free(m);
+	}
+}

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <sys/types.h>
 
+#include <nng/nng.h>
+
 #include "sandproc.h"
 
 extern int th_failures;
@@ -127,6 +129,15 @@ int th_call_join(th_call *t);
 uint8_t *th_logs(sp_client *c, const char *id, sandproc_v1_Stream stream, size_t *len);
 /* Polls th_logs until needle shows in it, up to 10 s; whether it did. */
 bool th_logs_wait(sp_client *c, const char *id, sandproc_v1_Stream stream, const char *needle);
+
+/*
+ * Returns once sub (subscribed to "proc/" at least, dialed to s's feed)
+ * receives events: a dial returns before the pipe carries anything, and on a
+ * loaded machine a fixed sleep is not enough. Starts `true` until one of its
+ * events arrives, then drains what else came. Leaves sub's receive timeout
+ * at 200 ms.
+ */
+void th_feed_live(th_server *s, nng_socket sub);
 
 /* Processes in group pgid (or session) that are alive (not zombies). */
 int th_group_members(pid_t pgid, bool session);

@@ -23,37 +23,6 @@ ensure(void)
 	}
 }
 
-/*
- * Returns once sub (subscribed to "proc/") receives events: a dial returns
- * before the pipe carries anything, and on a loaded machine a fixed sleep is
- * not enough. Starts `true` until one of its events arrives.
- */
-static void
-sub_live(nng_socket sub)
-{
-	const char *argv[] = { "true", NULL };
-	sandproc_v1_Process p;
-	bool live = false;
-
-	nng_socket_set_ms(sub, NNG_OPT_RECVTIMEO, 200);
-	for (int i = 0; i < 100 && !live; i++) {
-		char topic[64];
-		th_start(&srv, argv, &p);
-		snprintf(topic, sizeof(topic), "proc/%s", p.id);
-		nng_msg *m;
-		while (!live && nng_recvmsg(sub, &m, 0) == 0) {
-			live = strcmp(nng_msg_body(m), topic) == 0;
-			nng_msg_free(m);
-		}
-	}
-	CHECK(live);
-	/* The rest of the probes' events, so the test starts from quiet. */
-	nng_msg *m;
-	while (nng_recvmsg(sub, &m, 0) == 0) {
-		nng_msg_free(m);
-	}
-}
-
 static unsigned char
 pattern(size_t i)
 {
@@ -276,7 +245,7 @@ test_feed_publishes_entries_and_lifecycle(void)
 	CHECK_INT(nng_sub0_open(&sub), 0);
 	nng_socket_set(sub, NNG_OPT_SUB_SUBSCRIBE, "", 0);
 	CHECK_INT(nng_dial(sub, srv.events, NULL, 0), 0);
-	sub_live(sub);
+	th_feed_live(&srv, sub);
 	nng_socket_set_ms(sub, NNG_OPT_RECVTIMEO, 5000);
 	th_start(&srv, argv, &p);
 	while (!exited) {
@@ -347,7 +316,7 @@ test_lifecycle_events_come_in_order_and_carry_no_env_values(void)
 	nng_socket_set(sub, NNG_OPT_SUB_SUBSCRIBE, "proc/", 5);
 	nng_socket_set_int(sub, NNG_OPT_RECVBUF, 8192);
 	CHECK_INT(nng_dial(sub, srv.events, NULL, 0), 0);
-	sub_live(sub);
+	th_feed_live(&srv, sub);
 	nng_socket_set_ms(sub, NNG_OPT_RECVTIMEO, 10000);
 	memset(&req, 0, sizeof(req));
 	req.argv = sp_strv_of(argv);

@@ -8,12 +8,19 @@
  *   testchild usr1              prints "usr1" on SIGUSR1, exits 0 on SIGTERM
  *   testchild fork-sleep S      forks a child that sleeps S seconds, then sleeps S itself
  *   testchild fds               prints its open fds, "0 1 2 " for a clean start
+ *   testchild serve ADDR PORT   listens on ADDR:PORT (0: any), prints "listening PORT", then echoes:
+ *                               each connection's bytes come back once it half-closes. A line
+ *                               "close" on stdin closes the listener ("closed"); EOF on stdin exits.
  */
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,6 +55,90 @@ emit(int fd, size_t n)
 		}
 		write_all(fd, buf, k);
 		off += k;
+	}
+}
+
+/* One connection: everything until EOF, then all of it back (a child's job: it exits). */
+static void
+echo_conn(int c)
+{
+	size_t cap = 1 << 16, n = 0;
+	char *buf = malloc(cap);
+	for (;;) {
+		if (n == cap && (buf = realloc(buf, cap *= 2)) == NULL) {
+			exit(4);
+		}
+		ssize_t k = read(c, buf + n, cap - n);
+		if (k <= 0) {
+			break;
+		}
+		n += (size_t)k;
+	}
+	write_all(c, buf, n);
+	exit(0);
+}
+
+static int
+serve(const char *addr, int port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int one = 1, fd;
+
+	memset(&ss, 0, sizeof(ss));
+	if (strchr(addr, ':') != NULL) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)port);
+		inet_pton(AF_INET6, addr, &a->sin6_addr);
+		len = sizeof(*a);
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+		a->sin_family = AF_INET;
+		a->sin_port = htons((uint16_t)port);
+		inet_pton(AF_INET, addr, &a->sin_addr);
+		len = sizeof(*a);
+	}
+	if ((fd = socket(ss.ss_family, SOCK_STREAM, 0)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 64) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
+		perror("serve");
+		return (1);
+	}
+	signal(SIGCHLD, SIG_IGN);
+	printf("listening %d\n",
+	    ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+	                                   : ((struct sockaddr_in *)&ss)->sin_port));
+	fflush(stdout);
+	for (;;) {
+		struct pollfd p[2] = { { 0, POLLIN, 0 }, { fd, POLLIN, 0 } };
+		if (poll(p, fd >= 0 ? 2 : 1, -1) < 0) {
+			continue;
+		}
+		if (p[0].revents) {
+			char line[64];
+			ssize_t k = read(0, line, sizeof(line) - 1);
+			if (k <= 0) {
+				return (0);
+			}
+			if (k >= 5 && memcmp(line, "close", 5) == 0 && fd >= 0) {
+				close(fd);
+				fd = -1;
+				printf("closed\n");
+				fflush(stdout);
+			}
+		}
+		if (fd >= 0 && p[1].revents) {
+			int c = accept(fd, NULL, NULL);
+			if (c >= 0) {
+				if (fork() == 0) {
+					close(fd);
+					echo_conn(c);
+				}
+				close(c);
+			}
+		}
 	}
 }
 
@@ -149,6 +240,9 @@ main(int argc, char **argv)
 		write_all(1, "forked\n", 7);
 		sleep(s);
 		return (0);
+	}
+	if (argc == 4 && strcmp(argv[1], "serve") == 0) {
+		return (serve(argv[2], atoi(argv[3])));
 	}
 	if (argc == 2 && strcmp(argv[1], "fds") == 0) {
 		DIR *d = opendir("/proc/self/fd");

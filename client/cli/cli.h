@@ -135,6 +135,14 @@ int cli_run(cli *cl, const cli_verb *v, int argc, char **argv);
 int cli_exec(cli *cl, const cli_verb *v, int argc, char **argv);
 /* cli_live.c: a Run with its output shown as it comes; the reply in rep (its output already printed). */
 int cli_run_live(cli *cl, sandproc_v1_RunRequest *req, sandproc_v1_RunReply *rep, int timeout_ms);
+/* cli_ports.c */
+int cli_ports(cli *cl, const cli_verb *v, int argc, char **argv);
+int cli_expose(cli *cl, const cli_verb *v, int argc, char **argv);
+int cli_unexpose(cli *cl, const cli_verb *v, int argc, char **argv);
+int cli_wait(cli *cl, const cli_verb *v, int argc, char **argv);
+/* Waits server-side as req says (WaitFor); 0 held, 124 timed out, else the process's end (1 for 0). */
+int cli_wait_for(cli *cl, sandproc_v1_WaitForRequest *req, bool show_record);
+
 /* cli_key.c */
 int cli_key(cli *cl, const cli_verb *v, int argc, char **argv);
 

@@ -209,6 +209,22 @@ cli_start(cli *cl, const cli_verb *v, int argc, char **argv)
 	if (!cli_command(v, &a, &req.argv, cl->arena, &code)) {
 		return (code);
 	}
+	/* --wait-port / --wait-log: started, then waited for (WaitFor) before the record is printed. */
+	sandproc_v1_WaitForRequest wf;
+	const char *wport = cli_flag_value(v, &a, "--wait-port"), *wlog = cli_flag_value(v, &a, "--wait-log");
+	const char *wtime = cli_flag_value(v, &a, "--wait-timeout");
+	unsigned long long n;
+	memset(&wf, 0, sizeof(wf));
+	if (wport != NULL && (!cli_uint(wport, 65535, &n) || n == 0)) {
+		return (cli_usage("start: bad value \"%s\" for --wait-port", wport));
+	}
+	wf.port = wport != NULL ? (uint32_t)n : 0;
+	if (wtime != NULL && !cli_uint(wtime, UINT32_MAX, &n)) {
+		return (cli_usage("start: bad value \"%s\" for --wait-timeout", wtime));
+	}
+	wf.timeout_ms = wtime != NULL ? (uint32_t)n : 0;
+	wf.log = wlog;
+	wf.from_start = true;
 	if (!cli_connect(cl)) {
 		return (CLI_EXIT_ERROR);
 	}
@@ -216,6 +232,10 @@ cli_start(cli *cl, const cli_verb *v, int argc, char **argv)
 		int rv = cli_call_failed(cl, code);
 		cli_hint_shell(&req.argv, code);
 		return (rv);
+	}
+	if (wport != NULL || wlog != NULL) {
+		snprintf(wf.id, sizeof(wf.id), "%s", rep.id);
+		return (cli_wait_for(cl, &wf, true));
 	}
 	if (cl->json) {
 		cli_print_json(&sandproc_v1_Process_info, &rep);

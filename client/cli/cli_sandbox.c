@@ -11,6 +11,7 @@ static const cli_flag create_flags[] = {
 	{ "--label", NULL, CLI_FLAG_KV, "labels", false },
 	{ "--env", "-e", CLI_FLAG_KV, "env", false },
 	{ "--network", NULL, CLI_FLAG_VALUE, "network", false },
+	{ "--expose", NULL, CLI_FLAG_VALUE, "expose", false },
 	{ "--root", NULL, CLI_FLAG_BOOL, "run_as_root", false },
 	{ "--setup", NULL, CLI_FLAG_VALUE, "setup", false },
 	{ "--template", NULL, CLI_FLAG_VALUE, "template", false },

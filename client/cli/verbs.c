@@ -15,7 +15,14 @@ static const cli_flag stop_flags[] = {
 	{ 0 },
 };
 static const cli_flag kill_flags[] = { { "--wait", NULL, CLI_FLAG_VALUE, "wait_ms", true }, { 0 } };
-static const cli_flag wait_flags[] = { { "--timeout", NULL, CLI_FLAG_VALUE, "timeout_ms", true }, { 0 } };
+static const cli_flag wait_flags[] = {
+	{ "--timeout", NULL, CLI_FLAG_VALUE, "timeout_ms", true },
+	{ "--port", NULL, CLI_FLAG_VALUE, "port", false },
+	{ "--log", NULL, CLI_FLAG_VALUE, "log", false },
+	{ "--stream", NULL, CLI_FLAG_VALUE, "stream", false },
+	{ 0 },
+};
+static const cli_flag ports_flags[] = { { "--sandbox", NULL, CLI_FLAG_VALUE, "sandbox_id", false }, { 0 } };
 
 const cli_flag cli_run_flags[] = {
 	{ "--timeout", NULL, CLI_FLAG_VALUE, "timeout_ms", true },
@@ -40,6 +47,9 @@ const cli_flag cli_start_flags[] = {
 	{ "--no-stdin", NULL, CLI_FLAG_BOOL, "no_stdin", false },
 	{ "--sandbox", NULL, CLI_FLAG_VALUE, "sandbox_id", false },
 	{ "--shell", NULL, CLI_FLAG_VALUE, NULL, false },
+	{ "--wait-port", NULL, CLI_FLAG_VALUE, NULL, false },
+	{ "--wait-log", NULL, CLI_FLAG_VALUE, NULL, false },
+	{ "--wait-timeout", NULL, CLI_FLAG_VALUE, NULL, false },
 	{ 0 },
 };
 
@@ -84,11 +94,17 @@ const cli_verb cli_verbs[] = {
 	    .flags = cli_run_flags,
 	    .fn = cli_run },
 	{ .name = "start",
-	    .usage = "start [--tty] [--cols N --rows N] [--cwd DIR] [-e K=V]... [--name N] [--label K=V]... "
-	             "[--timeout S] [--no-stdin] [--sandbox ID] (-- CMD [ARG...] | --shell 'CMD')",
+	    .usage =
+	        "start [--tty] [--cols N --rows N] [--cwd DIR] [-e K=V]... [--name N] [--label K=V]... "
+	        "[--timeout S] [--no-stdin] [--sandbox ID]\n"
+	        "         [--wait-port N] [--wait-log RE] [--wait-timeout MS] (-- CMD [ARG...] | --shell "
+	        "'CMD')",
 	    .takes_command = true,
 	    .flags = cli_start_flags,
-	    .fn = cli_start },
+	    .fn = cli_start,
+	    .help = "--wait-port/--wait-log: print the record once the process listens on port N or prints a "
+	            "matching line; exit 124 at --wait-timeout, or with the process's code (1 for 0) if it "
+	            "ends first" },
 	{ .name = "ps",
 	    .usage = "ps [--state running|exited|killed|failed] [--limit N] [--sandbox ID] [--name N] "
 	             "[--label K=V]...",
@@ -122,11 +138,15 @@ const cli_verb cli_verbs[] = {
 	    .positional = pos_id,
 	    .show = CLI_SHOW_DELETED },
 	{ .name = "wait",
-	    .usage = "wait ID [--timeout MS]",
-	    .method = &sp_processes_methods[SP_PROCESSES_WAIT],
+	    .usage = "wait ID [--timeout MS] [--port N] [--log RE [--stream S]]",
 	    .positional = pos_id,
 	    .flags = wait_flags,
-	    .show = CLI_SHOW_WAITED },
+	    .fn = cli_wait,
+	    .help =
+	        "without --port/--log: exits with the process's code once it ends; with them: 0 once it "
+	        "listens on port N or a line (one written before too) matches RE (printed), 124 at the "
+	        "timeout, the process's code (1 for 0, 128+signal) if it ends first, with its last output "
+	        "on stderr" },
 	{ .name = "logs",
 	    .usage =
 	        "logs ID [--tail LINES | --tail-entries N] [--stream stdout|stderr|combined|pty] [--follow]",
@@ -161,12 +181,16 @@ const cli_verb cli_verbs[] = {
 	    .flags = cli_exec_flags,
 	    .fn = cli_exec },
 	{ .name = "sandbox",
-	    .usage = "sandbox create [--name N] [--label K=V]... [--memory BYTES] [--pids N] [--cpus N] "
-	             "[--network none|host] [--root] [--setup 'CMD'] [-e K=V]... [--wait]\n"
-	             "         sandbox ls [--state S] [--label K=V]... | sandbox get ID | sandbox rm ID "
-	             "[--keep-workspace]\n"
-	             "         sandbox ready ID | sandbox wait ID [--timeout S]",
+	    .usage =
+	        "sandbox create [--name N] [--label K=V]... [--memory BYTES] [--pids N] [--cpus N] "
+	        "[--network none|host] [--expose auto|manual] [--root] [--setup 'CMD'] [-e K=V]... [--wait]\n"
+	        "         sandbox ls [--state S] [--label K=V]... | sandbox get ID | sandbox rm ID "
+	        "[--keep-workspace]\n"
+	        "         sandbox ready ID | sandbox wait ID [--timeout S]",
 	    .fn = cli_sandbox },
+	{ .name = "ports", .usage = "ports [--sandbox ID]", .flags = ports_flags, .fn = cli_ports },
+	{ .name = "expose", .usage = "expose SANDBOX PORT   (prints the exposed URL)", .fn = cli_expose },
+	{ .name = "unexpose", .usage = "unexpose SANDBOX PORT", .fn = cli_unexpose },
 	{ .name = "key",
 	    .usage = "key create --role viewer|developer|admin [--tenant T] [--name N] [--sandbox ID] "
 	             "[--expires S]\n"

@@ -8,6 +8,8 @@
  *   proc/<proc_id>   ProcessEvent  lifecycle: started, exited, killed, failed
  *   run/<token>      LogEntry      a Run's output, when its request gave stream_token
  *   sbx/<sbx_id>     SandboxEvent  a sandbox's lifecycle
+ *   port/<sbx_id>    PortEvent     a port opened, closed, exposed or unexposed
+ *                                  ("default" for processes on the host)
  *
  * Subscribing to "log/" gets every process's output; subscribing to
  * "log/<id>" plus its NUL gets exactly one process's.

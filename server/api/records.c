@@ -80,3 +80,19 @@ api_place_check(sp_call *call, const char *sandbox_id, char *tenant)
 	snprintf(tenant, 64, "%s", sb.tenant);
 	return (SP_OK);
 }
+
+int
+api_sandbox_check(sp_call *call, const char *id)
+{
+	sandproc_v1_Sandbox sb;
+	char err[300];
+	int code;
+
+	if ((code = sandboxes_get(call->srv->sbx, id, &sb, call->arena, err, sizeof(err))) != SP_OK) {
+		return (sp_call_error(call, code, "%s", err));
+	}
+	if (!api_visible(call, sb.tenant, sb.id)) {
+		return (sp_call_error(call, SP_NOT_FOUND, "no sandbox \"%s\"", id));
+	}
+	return (SP_OK);
+}

@@ -29,6 +29,10 @@ bool api_visible(const sp_call *call, const char *tenant, const char *sandbox_id
  */
 int api_place_check(sp_call *call, const char *sandbox_id, char *tenant);
 
+/* SP_OK when sandbox id exists and the call's key may see it; else NOT_FOUND (message set), as for an unknown
+ * id. */
+int api_sandbox_check(sp_call *call, const char *id);
+
 /* The call's status for errno rv from the store (message set; id names the record, if any). */
 int api_store_error(sp_call *call, int rv, const char *id);
 

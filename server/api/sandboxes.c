@@ -28,26 +28,6 @@ rpc_sandboxes_create(sp_call *call, const sandproc_v1_CreateSandboxRequest *req,
 	return (code == SP_OK ? SP_OK : sp_call_error(call, code, "%s", err));
 }
 
-/* NOT_FOUND, as for an unknown id, unless the call's key may see sandbox id. */
-static int
-api_sandbox_visible(sp_call *call, const char *id)
-{
-	sandproc_v1_Sandbox sb;
-	char err[300];
-	int code;
-
-	if (call->role == SP_ROLE_ADMIN) {
-		return (SP_OK);
-	}
-	if ((code = sandboxes_get(call->srv->sbx, id, &sb, call->arena, err, sizeof(err))) != SP_OK) {
-		return (sp_call_error(call, code, "%s", err));
-	}
-	if (!api_visible(call, sb.tenant, sb.id)) {
-		return (sp_call_error(call, SP_NOT_FOUND, "no sandbox \"%s\"", id));
-	}
-	return (SP_OK);
-}
-
 int
 rpc_sandboxes_get(sp_call *call, const sandproc_v1_GetSandboxRequest *req, sandproc_v1_Sandbox *rep)
 {
@@ -85,7 +65,7 @@ rpc_sandboxes_delete(
 	int code;
 
 	(void)rep;
-	if ((code = api_sandbox_visible(call, req->id)) != SP_OK) {
+	if ((code = api_sandbox_check(call, req->id)) != SP_OK) {
 		return (code);
 	}
 	code =
@@ -105,7 +85,7 @@ static int
 api_readiness(sp_call *call, const char *id, sandproc_v1_ReadinessReply *rep)
 {
 	char err[300];
-	int code = api_sandbox_visible(call, id);
+	int code = api_sandbox_check(call, id);
 
 	if (code != SP_OK) {
 		return (code);
@@ -134,7 +114,7 @@ rpc_sandboxes_wait_ready(
 	if (s > API_WAIT_READY_MAX_S) {
 		s = API_WAIT_READY_MAX_S;
 	}
-	int code = api_sandbox_visible(call, req->id);
+	int code = api_sandbox_check(call, req->id);
 
 	if (code != SP_OK) {
 		return (code);

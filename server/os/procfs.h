@@ -26,6 +26,9 @@ void procfs_boot_id(char *out, size_t len);
  */
 bool procfs_group_alive(pid_t pgid, pid_t leader, bool session);
 
+/* Up to max live processes of group (or with session, session) pgid into out; how many. Scans /proc. */
+size_t procfs_group_members(pid_t pgid, bool session, pid_t *out, size_t max);
+
 /*
  * Sends sig to every process group of session sid other than sid's own
  * group (jobs a shell on a PTY put in groups of their own). Best effort;

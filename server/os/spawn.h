@@ -33,6 +33,8 @@ typedef struct spawn_place_ops {
 	void (*signal)(void *ctx, int sig);
 	/* The child ended with wstatus: why, when the place knows more (an OOM kill); "" if not. */
 	void (*ended)(void *ctx, int wstatus, char *why, size_t len);
+	/* Up to max processes of the child's cgroup (host pids) into out; how many. */
+	size_t (*members)(void *ctx, pid_t *out, size_t max);
 	/* Nothing will be asked of ctx again: frees it (and the child's cgroup). */
 	void (*release)(void *ctx);
 } spawn_place_ops;

@@ -68,6 +68,7 @@ supervisor_output(
 	pthread_mutex_lock(&s->mu);
 	p->seen_seq = ev.seq;
 	sup_wake_list(p, &p->output_waiters);
+	sup_activity(s);
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -171,6 +172,7 @@ supervisor_ended(supervisor *s, proc *p, const child_exit *e)
 	s->active--;
 	sup_wake_list(p, &p->end_waiters);
 	sup_wake_list(p, &p->output_waiters);
+	sup_activity(s);
 	if (p->stored) {
 		sup_table_remove(s, p);
 		proc_unref(p);

@@ -173,6 +173,31 @@ void supervisor_run_detach(supervisor *s, int slot);
  */
 bool supervisor_seen_seq(supervisor *s, const char *id, uint64_t *seq);
 
+/*
+ * Calls fn(arg) (or nothing, fn NULL) whenever a managed process starts,
+ * writes output or ends: cheap, never blocking, called with the
+ * supervisor's lock held (fn must not call back in). Set before processes
+ * run (before supervisor_reconcile) and cleared before arg goes.
+ */
+void supervisor_on_activity(supervisor *s, void (*fn)(void *arg), void *arg);
+
+/* A running managed process as supervisor_each_running sees it. */
+typedef struct sup_running {
+	const char *id;
+	const char *sandbox_id; /* "default" on the host */
+	pid_t pid;
+	const pid_t *members; /* every live process of it now (its cgroup, else its group or session) */
+	size_t nmembers;
+} sup_running;
+
+/*
+ * Calls fn for each running managed process, with the processes it is made
+ * of now (it and all it started that are still in its cgroup; without one,
+ * its process group or, for a TTY, its session). Reads /proc and cgroups:
+ * not for a thread that must not block. fn must not call the supervisor.
+ */
+void supervisor_each_running(supervisor *s, void (*fn)(void *arg, const sup_running *r), void *arg);
+
 /* Managed processes not yet ended. */
 uint32_t supervisor_running(supervisor *s);
 

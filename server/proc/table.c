@@ -16,6 +16,7 @@
 
 #include "base/list.h"
 #include "base/util.h"
+#include "os/procfs.h"
 #include "proc/proc.h"
 #include "sp_status.h"
 
@@ -265,6 +266,68 @@ supervisor_running(supervisor *s)
 	n = s->live;
 	pthread_mutex_unlock(&s->mu);
 	return (n);
+}
+
+void
+supervisor_on_activity(supervisor *s, void (*fn)(void *arg), void *arg)
+{
+	pthread_mutex_lock(&s->mu);
+	s->activity = fn;
+	s->activity_arg = arg;
+	pthread_mutex_unlock(&s->mu);
+}
+
+#define SUP_MAX_MEMBERS 1024
+
+void
+supervisor_each_running(supervisor *s, void (*fn)(void *arg, const sup_running *r), void *arg)
+{
+	proc **list = NULL;
+	size_t n = 0, cap = 0;
+
+	/* Borrowed (a reference each) so their place stays while /proc is read unlocked. */
+	pthread_mutex_lock(&s->mu);
+	for (size_t b = 0; b < s->buckets; b++) {
+		for (proc *p = s->table[b]; p != NULL; p = p->hnext) {
+			if (p->phase != PHASE_RUNNING || p->pid <= 0) {
+				continue;
+			}
+			if (n == cap) {
+				size_t nc = cap ? cap * 2 : 16;
+				proc **nl = realloc(list, nc * sizeof(*nl));
+				if (nl == NULL) {
+					break;
+				}
+				list = nl;
+				cap = nc;
+			}
+			p->refs++;
+			list[n++] = p;
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+	pid_t *members = malloc(SUP_MAX_MEMBERS * sizeof(*members));
+	for (size_t i = 0; i < n && members != NULL; i++) {
+		proc *p = list[i];
+		size_t k = p->place_ops != NULL && p->place_ops->members != NULL
+		    ? p->place_ops->members(p->place_ctx, members, SUP_MAX_MEMBERS)
+		    : procfs_group_members(p->pid, p->tty, members, SUP_MAX_MEMBERS);
+		sup_running r = {
+			.id = p->id,
+			.sandbox_id = p->rec.sandbox_id[0] != '\0' ? p->rec.sandbox_id : "default",
+			.pid = p->pid,
+			.members = members,
+			.nmembers = k,
+		};
+		fn(arg, &r);
+	}
+	free(members);
+	pthread_mutex_lock(&s->mu);
+	for (size_t i = 0; i < n; i++) {
+		proc_unref(list[i]);
+	}
+	pthread_mutex_unlock(&s->mu);
+	free(list);
 }
 
 const char *

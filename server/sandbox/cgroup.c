@@ -251,9 +251,9 @@ cg_procs_ctl(const cgroups *cg)
 	return (-1);
 }
 
-/* Calls fn(pid) for each process of the leaf; how many. */
+/* Signals (sig != 0) each process of the leaf, and lists up to max of them in out (may be NULL); how many. */
 static int
-cg_each_pid(const cgroups *cg, const char *sbx, const char *leaf, int sig)
+cg_each_pid(const cgroups *cg, const char *sbx, const char *leaf, int sig, pid_t *out, size_t max)
 {
 	char path[CG_PATH_MAX], line[32];
 	int c = cg_procs_ctl(cg), n = 0;
@@ -272,6 +272,9 @@ cg_each_pid(const cgroups *cg, const char *sbx, const char *leaf, int sig)
 			if (sig != 0) {
 				kill((pid_t)pid, sig);
 			}
+			if (out != NULL && (size_t)n < max) {
+				out[n] = (pid_t)pid;
+			}
 			n++;
 		}
 	}
@@ -282,7 +285,14 @@ cg_each_pid(const cgroups *cg, const char *sbx, const char *leaf, int sig)
 int
 cg_leaf_count(const cgroups *cg, const char *sbx, const char *leaf)
 {
-	return (cg_each_pid(cg, sbx, leaf, 0));
+	return (cg_each_pid(cg, sbx, leaf, 0, NULL, 0));
+}
+
+size_t
+cg_leaf_pids(const cgroups *cg, const char *sbx, const char *leaf, pid_t *out, size_t max)
+{
+	int n = cg_each_pid(cg, sbx, leaf, 0, out, max);
+	return ((size_t)n < max ? (size_t)n : max);
 }
 
 /* Freezes (frozen) or thaws the leaf; true when it is in that state. */
@@ -340,7 +350,7 @@ cg_leaf_signal(const cgroups *cg, const char *sbx, const char *leaf, int sig)
 	}
 	/* Frozen, nothing in the leaf can fork or exit while we read and signal it. */
 	bool frozen = cg_freeze(cg, sbx, leaf, true);
-	int n = cg_each_pid(cg, sbx, leaf, sig);
+	int n = cg_each_pid(cg, sbx, leaf, sig, NULL, 0);
 	if (frozen) {
 		cg_freeze(cg, sbx, leaf, false);
 	}

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define CG_MAX_DIRS 4
 #define CG_PATH_MAX 512
@@ -64,6 +65,8 @@ int cg_leaf_signal(const cgroups *cg, const char *sbx, const char *leaf, int sig
 /* Processes in the leaf now. */
 int cg_leaf_count(const cgroups *cg, const char *sbx, const char *leaf);
 
+/* Up to max of the leaf's processes (host pids) into out; how many. */
+size_t cg_leaf_pids(const cgroups *cg, const char *sbx, const char *leaf, pid_t *out, size_t max);
 /* Processes of the leaf the kernel's OOM killer killed (memory.oom_control or memory.events). */
 uint64_t cg_leaf_oom_kills(const cgroups *cg, const char *sbx, const char *leaf);
 

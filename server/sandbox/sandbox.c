@@ -679,6 +679,11 @@ sandboxes_create(sandboxes *m, const sandproc_v1_CreateSandboxRequest *req, cons
 		return (sbx_fail(
 		    err, errlen, SP_INVALID_ARGUMENT, "network \"%s\" must be none or host", req->network));
 	}
+	if (req->expose[0] != '\0' && strcmp(req->expose, "auto") != 0 &&
+	    strcmp(req->expose, "manual") != 0) {
+		return (sbx_fail(
+		    err, errlen, SP_INVALID_ARGUMENT, "expose \"%s\" must be auto or manual", req->expose));
+	}
 	if (req->setup != NULL && strlen(req->setup) > SBX_MAX_SETUP) {
 		return (sbx_fail(err, errlen, SP_INVALID_ARGUMENT, "setup is over %s bytes", "65536"));
 	}
@@ -707,6 +712,7 @@ sandboxes_create(sandboxes *m, const sandproc_v1_CreateSandboxRequest *req, cons
 	    sp_arena_strdup(s->arena, req->template != NULL && req->template[0] ? req->template : "default");
 	r->setup = sp_arena_strdup(s->arena, req->setup != NULL ? req->setup : "");
 	snprintf(r->network, sizeof(r->network), "%s", req->network[0] ? req->network : "none");
+	snprintf(r->expose, sizeof(r->expose), "%s", req->expose[0] ? req->expose : "auto");
 	r->run_as_root = req->run_as_root;
 	r->has_limits = true;
 	r->limits = req->limits;
@@ -787,6 +793,28 @@ sbx_lookup(sandboxes *m, const char *id, char *err, size_t errlen)
 	}
 	sbx_check(m, s);
 	return (s);
+}
+
+int
+sandboxes_net(sandboxes *m, const char *id, sandboxes_net_info *out)
+{
+	char err[200];
+	sbx *s = sbx_lookup(m, id, err, sizeof(err));
+
+	if (s == NULL) {
+		return (SP_NOT_FOUND);
+	}
+	int code = s->rec.state == sandproc_v1_SandboxState_SANDBOX_STATE_READY && s->rec.pid > 0
+	    ? SP_OK
+	    : SP_FAILED_PRECONDITION;
+	out->pid = s->rec.pid;
+	out->pid_start = s->rec.pid_start;
+	out->own_netns = strcmp(s->rec.network, "host") != 0;
+	/* Records from before the field: auto, the default. */
+	out->auto_expose = strcmp(s->rec.expose, "manual") != 0;
+	snprintf(out->tenant, sizeof(out->tenant), "%s", s->rec.tenant);
+	pthread_mutex_unlock(&m->mu);
+	return (code);
 }
 
 int
@@ -1010,6 +1038,13 @@ sbx_place_ended(void *ctx, int wstatus, char *why, size_t len)
 	}
 }
 
+static size_t
+sbx_place_members(void *ctx, pid_t *out, size_t max)
+{
+	sbx_place_ctx *c = ctx;
+	return (cg_leaf_pids(&c->m->cg, c->sbx, c->leaf, out, max));
+}
+
 static void
 sbx_place_release(void *ctx)
 {
@@ -1021,6 +1056,7 @@ sbx_place_release(void *ctx)
 static const spawn_place_ops sbx_place_ops = {
 	.signal = sbx_place_signal,
 	.ended = sbx_place_ended,
+	.members = sbx_place_members,
 	.release = sbx_place_release,
 };
 

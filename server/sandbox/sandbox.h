@@ -66,6 +66,17 @@ int sandboxes_list(sandboxes *m, const sandproc_v1_ListSandboxesRequest *req, co
 /* Stops its processes (TERM, KILL after grace_ms), ends the keeper, removes cgroups and workspace. */
 int sandboxes_delete(
     sandboxes *m, const char *id, bool keep_workspace, uint32_t grace_ms, char *err, size_t errlen);
+/* What ports need of a sandbox: its init (so its network namespace) and its exposure policy. */
+typedef struct sandboxes_net_info {
+	pid_t pid;
+	uint64_t pid_start;
+	bool own_netns;   /* network "none": a namespace of its own; "host": the host's */
+	bool auto_expose; /* ports bound to every address are exposed when found */
+	char tenant[64];
+} sandboxes_net_info;
+
+/* SP_OK for a ready sandbox; SP_FAILED_PRECONDITION (out filled as far as known) or SP_NOT_FOUND. */
+int sandboxes_net(sandboxes *m, const char *id, sandboxes_net_info *out);
 int sandboxes_readiness(
     sandboxes *m, const char *id, sandproc_v1_ReadinessReply *rep, char *err, size_t errlen);
 /* Links w to the sandbox's readiness while it is being created; false when that is settled (answer now). */

@@ -605,6 +605,9 @@ test_wait_for_log_matches_lines_before_and_after(void)
 	/* A bad expression is INVALID_ARGUMENT, saying why. */
 	CHECK_INT(wait_for(srv.c, p.id, 0, "a(b", true, 100, &rep), SP_INVALID_ARGUMENT);
 	CHECK(strstr(sp_client_error(srv.c), "regular expression") != NULL);
+	/* Back-references (exponential to match) are refused. */
+	CHECK_INT(wait_for(srv.c, p.id, 0, "(a+)+\\1", true, 100, &rep), SP_INVALID_ARGUMENT);
+	CHECK(strstr(sp_client_error(srv.c), "back-references") != NULL);
 	th_kill(&srv, p.id, &p);
 }
 

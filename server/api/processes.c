@@ -108,7 +108,10 @@ rpc_processes_list(sp_call *call, const sandproc_v1_ListRequest *req, sandproc_v
 		if (api_has_labels(&rep->processes[i], &req->labels) &&
 		    api_visible(call, rep->processes[i].tenant, rep->processes[i].sandbox_id)) {
 			rep->processes[kept] = rep->processes[i];
-			supervisor_overlay(call->srv->sup, &rep->processes[kept++]);
+			supervisor_overlay(call->srv->sup, &rep->processes[kept]);
+			/* A row the store still has as running may have ended: filtered as it is now. */
+			kept += req->state == sandproc_v1_State_STATE_UNSPECIFIED ||
+			    rep->processes[kept].state == req->state;
 		}
 	}
 	rep->processes_count = kept;

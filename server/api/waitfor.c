@@ -24,6 +24,7 @@
 #define API_LINE_MAX 8192
 #define API_STREAMS 4
 #define API_WAITFOR_ENTRIES 256
+#define API_REGEX_MAX 1024
 
 typedef struct waitfor {
 	regex_t re;
@@ -226,6 +227,17 @@ rpc_processes_wait_for(sp_call *call, const sandproc_v1_WaitForRequest *req, san
 	call->cleanup = api_waitfor_free;
 	call->cleanup_arg = w;
 	if (req->log != NULL && req->log[0] != '\0') {
+		/* Back-references make matching exponential in glibc: a client must not buy a worker with
+		 * one. */
+		const char *br = req->log;
+		while ((br = strchr(br, '\\')) != NULL && !(br[1] >= '1' && br[1] <= '9')) {
+			br += br[1] != '\0' ? 2 : 1;
+		}
+		if (strlen(req->log) > API_REGEX_MAX || br != NULL) {
+			return (sp_call_error(call, SP_INVALID_ARGUMENT,
+			    "log: a regular expression of at most %d bytes and no back-references (\\1-\\9)",
+			    API_REGEX_MAX));
+		}
 		int rc = regcomp(&w->re, req->log, REG_EXTENDED | REG_NOSUB);
 		if (rc != 0) {
 			char why[200];

@@ -25,8 +25,8 @@
 #include "ports/forward.h"
 #include "sp_status.h"
 
-/* Bytes a direction's pipe may hold: a few socket buffers' worth. */
-#define FWD_PIPE_BYTES (512 * 1024)
+/* Bytes a direction's pipe may hold (kernel memory, taken as used): a few socket buffers' worth. */
+#define FWD_PIPE_BYTES (256 * 1024)
 #define FWD_MAX_CONNS_PER 512
 #define FWD_MAX_CONNS 4096
 #define FWD_EVENTS 64

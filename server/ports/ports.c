@@ -61,7 +61,8 @@ struct ports {
 	waitlist waiters;
 	pthread_mutex_t wake_mu;
 	pthread_cond_t wake_cv;
-	bool nudged, stop;
+	bool nudged, ended, stop; /* output asked for a scan; a process ended */
+	bool started;             /* a process started since the scanner last looked at the count */
 	pthread_t thr;
 };
 
@@ -420,7 +421,7 @@ static void *
 ports_main(void *arg)
 {
 	ports *pm = arg;
-	int64_t last = 0;
+	int64_t last = 0, last_output = 0;
 
 	for (;;) {
 		/* Asked before taking wake_mu: the supervisor calls in (ports_activity) the other way round.
@@ -431,8 +432,29 @@ ports_main(void *arg)
 			pthread_mutex_unlock(&pm->wake_mu);
 			return (NULL);
 		}
-		int64_t now = util_mono_ms();
-		int64_t due = pm->nudged ? last + PORTS_SOONEST_MS : running ? last + PORTS_PERIOD_MS : -1;
+		if (pm->started) {
+			/* Counted before it started, perhaps: count again. */
+			pm->started = false;
+			pthread_mutex_unlock(&pm->wake_mu);
+			continue;
+		}
+		/*
+		 * Due: at once after an end (its ports close); 50 ms after the last
+		 * scan output asked for, at the soonest, when output asks again (a
+		 * chatty process costs at most 20 scans a second); every 250 ms
+		 * while anything runs; else never.
+		 */
+		int64_t now = util_mono_ms(), due = INT64_MAX;
+		if (pm->ended) {
+			due = now;
+		}
+		if (pm->nudged && last_output + PORTS_SOONEST_MS < due) {
+			due = last_output + PORTS_SOONEST_MS;
+		}
+		if (running && last + PORTS_PERIOD_MS < due) {
+			due = last + PORTS_PERIOD_MS;
+		}
+		due = due == INT64_MAX ? -1 : due;
 		if (due < 0 || now < due) {
 			if (due < 0) {
 				pthread_cond_wait(&pm->wake_cv, &pm->wake_mu);
@@ -442,10 +464,13 @@ ports_main(void *arg)
 			pthread_mutex_unlock(&pm->wake_mu);
 			continue;
 		}
-		pm->nudged = false;
+		bool for_output = pm->nudged && now >= last_output + PORTS_SOONEST_MS;
+		pm->nudged = pm->nudged && !for_output;
+		pm->ended = false;
 		pthread_mutex_unlock(&pm->wake_mu);
 		ports_scan(pm);
 		last = util_mono_ms();
+		last_output = for_output ? last : last_output;
 	}
 }
 
@@ -461,9 +486,26 @@ ports_nudge(ports *pm)
 }
 
 static void
-ports_activity(void *arg)
+ports_activity(void *arg, sup_event what)
 {
-	ports_nudge(arg);
+	ports *pm = arg;
+
+	if (what == SUP_OUTPUT) {
+		ports_nudge(pm);
+		return;
+	}
+	if (what == SUP_ENDED) {
+		pthread_mutex_lock(&pm->wake_mu);
+		pm->ended = true;
+		pthread_cond_signal(&pm->wake_cv);
+		pthread_mutex_unlock(&pm->wake_mu);
+		return;
+	}
+	/* A start only wakes the scanner into its 250 ms rhythm: the process cannot be listening yet. */
+	pthread_mutex_lock(&pm->wake_mu);
+	pm->started = true;
+	pthread_cond_signal(&pm->wake_cv);
+	pthread_mutex_unlock(&pm->wake_mu);
 }
 
 int
@@ -487,7 +529,7 @@ ports_new(ports **out, const ports_config *c, char *err, size_t errlen)
 		free(pm);
 		return (e);
 	}
-	pm->nudged = true; /* a first look: processes taken back after a restart may listen already */
+	pm->ended = true; /* a first look: processes taken back after a restart may listen already */
 	if ((e = pthread_create(&pm->thr, NULL, ports_main, pm)) != 0) {
 		snprintf(err, errlen, "ports: %s", strerror(e));
 		fwd_free(pm->fwd);

@@ -68,7 +68,7 @@ supervisor_output(
 	pthread_mutex_lock(&s->mu);
 	p->seen_seq = ev.seq;
 	sup_wake_list(p, &p->output_waiters);
-	sup_activity(s);
+	sup_activity(s, SUP_OUTPUT);
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -172,7 +172,7 @@ supervisor_ended(supervisor *s, proc *p, const child_exit *e)
 	s->active--;
 	sup_wake_list(p, &p->end_waiters);
 	sup_wake_list(p, &p->output_waiters);
-	sup_activity(s);
+	sup_activity(s, SUP_ENDED);
 	if (p->stored) {
 		sup_table_remove(s, p);
 		proc_unref(p);

@@ -89,20 +89,20 @@ struct supervisor {
 	loop *lp;
 	char boot_id[40];
 	timer shutdown_timer;
-	pthread_cond_t drained;      /* live reached 0 while stopping */
-	pthread_cond_t settled;      /* an ended record left the table (its end is stored) */
-	runs *run_table;             /* children of Runs in flight */
-	dlist claims;                /* processes starting with a name, not in the table yet */
-	void (*activity)(void *arg); /* supervisor_on_activity's, under mu */
+	pthread_cond_t drained; /* live reached 0 while stopping */
+	pthread_cond_t settled; /* an ended record left the table (its end is stored) */
+	runs *run_table;        /* children of Runs in flight */
+	dlist claims;           /* processes starting with a name, not in the table yet */
+	void (*activity)(void *arg, sup_event what); /* supervisor_on_activity's, under mu */
 	void *activity_arg;
 };
 
 /* Tells the activity hook (caller holds s->mu). */
 static inline void
-sup_activity(supervisor *s)
+sup_activity(supervisor *s, sup_event what)
 {
 	if (s->activity != NULL) {
-		s->activity(s->activity_arg);
+		s->activity(s->activity_arg, what);
 	}
 }
 

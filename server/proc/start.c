@@ -202,7 +202,7 @@ supervisor_start(supervisor *s, const start_plan *plan, sandproc_v1_Process *out
 	sup_table_add(s, p);
 	s->live++;
 	sup_arm_timeout(s, p);
-	sup_activity(s);
+	sup_activity(s, SUP_STARTED);
 	pthread_mutex_unlock(&s->mu);
 	/* Started goes out before anything the child does can: the backend watches it only now. */
 	pthread_mutex_lock(&p->emit_mu);

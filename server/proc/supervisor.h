@@ -173,13 +173,15 @@ void supervisor_run_detach(supervisor *s, int slot);
  */
 bool supervisor_seen_seq(supervisor *s, const char *id, uint64_t *seq);
 
+typedef enum sup_event { SUP_STARTED, SUP_OUTPUT, SUP_ENDED } sup_event;
+
 /*
- * Calls fn(arg) (or nothing, fn NULL) whenever a managed process starts,
- * writes output or ends: cheap, never blocking, called with the
+ * Calls fn(arg, what) (or nothing, fn NULL) whenever a managed process
+ * starts, writes output or ends: cheap, never blocking, called with the
  * supervisor's lock held (fn must not call back in). Set before processes
  * run (before supervisor_reconcile) and cleared before arg goes.
  */
-void supervisor_on_activity(supervisor *s, void (*fn)(void *arg), void *arg);
+void supervisor_on_activity(supervisor *s, void (*fn)(void *arg, sup_event what), void *arg);
 
 /* A running managed process as supervisor_each_running sees it. */
 typedef struct sup_running {

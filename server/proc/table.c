@@ -269,7 +269,7 @@ supervisor_running(supervisor *s)
 }
 
 void
-supervisor_on_activity(supervisor *s, void (*fn)(void *arg), void *arg)
+supervisor_on_activity(supervisor *s, void (*fn)(void *arg, sup_event what), void *arg)
 {
 	pthread_mutex_lock(&s->mu);
 	s->activity = fn;

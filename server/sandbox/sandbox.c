@@ -270,7 +270,7 @@ sbx_keeper_argv(sandboxes *m, sbx *s, const char *ws, sp_strv_t *v, sp_arena *a)
 		/* Made explicitly: parents bubblewrap makes for a bind are 0700, unreadable to the user. */
 		"--dir", "/etc", "--dir", "/var", "--perms", "1777", "--dir", "/var/tmp", "--dir", "/run",
 		"--dir", "/run/sandproc", "--bind", ws, SBX_WORKSPACE, "--chdir", SBX_WORKSPACE, "--info-fd",
-		"4", "--clearenv", "--setenv", "PATH", SBX_PATH + 5, "--setenv", "HOME", SBX_WORKSPACE,
+		"4", "--clearenv", "--setenv", "PATH", &SBX_PATH[5], "--setenv", "HOME", SBX_WORKSPACE,
 		"--setenv", "LANG", "C.UTF-8" };
 	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
 		sbx_argv_push(v, a, fixed[i]);

@@ -14,6 +14,7 @@
 
 #include "api/records.h"
 #include "base/util.h"
+#include "ports/ports.h"
 #include "rpc/internal.h"
 #include "sandproc/v1/processes.srv.h"
 #include "sandproc/v1/system.srv.h"
@@ -92,6 +93,11 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		.data_dir = fz_srv.data_dir,
 		.log_dir = fz_srv.log_dir };
 	if (supervisor_new(&fz_srv.sup, &sc, err, sizeof(err)) != 0) {
+		abort();
+	}
+	/* WaitFor asks the ports (no sandboxes here: only the host's processes, and none run). */
+	ports_config pc = { .sup = fz_srv.sup, .pub = fz_srv.pub, .expose_host = "127.0.0.1" };
+	if (ports_new(&fz_srv.ports, &pc, err, sizeof(err)) != 0) {
 		abort();
 	}
 	/* Every method is carried out here, at once; the two that start processes are left out. */

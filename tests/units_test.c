@@ -15,6 +15,7 @@
 #include "harness.h"
 #include "output/logfile.h"
 #include "output/logread.h"
+#include "ports/scan.h"
 
 static void
 test_one_map_from_errno_to_status(void)
@@ -166,10 +167,60 @@ test_workq_grows_for_a_burst_and_shrinks_after(void)
 	workq_free(wq);
 }
 
+/* The /proc/net/tcp{,6} reader (the fallback when sock_diag is missing): listeners only, addresses as bound.
+ */
+static void
+test_proc_net_tcp_lines_parse(void)
+{
+	scan_listener l;
+
+	CHECK(scan_parse_line(
+	    "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 "
+	    "12345 1 0000000000000000 100 0 0 10 0",
+	    false, &l));
+	CHECK_INT(l.port, 8080);
+	CHECK_STR(l.addr, "127.0.0.1");
+	CHECK_INT(l.ino, 12345);
+	CHECK(l.loopback && !l.wildcard);
+	CHECK(scan_parse_line(
+	    "   1: 00000000:0BB8 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 "
+	    "777 1 0000000000000000 100 0 0 10 0",
+	    false, &l));
+	CHECK_STR(l.addr, "0.0.0.0");
+	CHECK(l.wildcard);
+	/* Not listening (01 = ESTABLISHED), and the header line. */
+	CHECK(!scan_parse_line(
+	    "   2: 0100007F:1F90 0100007F:C350 01 00000000:00000000 00:00000000 00000000     0        0 "
+	    "999 1 0000000000000000 20 4 30 10 -1",
+	    false, &l));
+	CHECK(!scan_parse_line(
+	    "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout "
+	    "inode",
+	    false, &l));
+	CHECK(scan_parse_line(
+	    "   0: 00000000000000000000000000000000:1F90 00000000000000000000000000000000:0000 0A "
+	    "00000000:00000000 00:00000000 00000000     0        0 4242 1 0000000000000000 100 0 0 10 0",
+	    true, &l));
+	CHECK_STR(l.addr, "::");
+	CHECK(l.wildcard && l.family == AF_INET6);
+	CHECK(scan_parse_line(
+	    "   0: 00000000000000000000000001000000:0050 00000000000000000000000000000000:0000 0A "
+	    "00000000:00000000 00:00000000 00000000     0        0 4243 1 0000000000000000 100 0 0 10 0",
+	    true, &l));
+	CHECK_STR(l.addr, "::1");
+	CHECK(l.loopback);
+	/* A v4 line read as v6 (wrong width) is refused, not misread. */
+	CHECK(!scan_parse_line(
+	    "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 "
+	    "12345 1 0000000000000000 100 0 0 10 0",
+	    true, &l));
+}
+
 int
 main(int argc, char **argv)
 {
 	static const th_test tests[] = {
+		{ "test_proc_net_tcp_lines_parse", test_proc_net_tcp_lines_parse },
 		{ "test_one_map_from_errno_to_status", test_one_map_from_errno_to_status },
 		{ "test_log_roll_that_fails_keeps_appending", test_log_roll_that_fails_keeps_appending },
 		{ "test_log_after_the_last_sequence_refuses_to_wrap",

@@ -364,6 +364,59 @@ test_python_http_server_file_byte_exact(void)
 	sbx_rm(a.id);
 }
 
+/* A sandbox listening on 40 ports at once gets 32 exposures, not 40 of the server's fds, and says so on
+ * Expose. */
+static void
+test_exposures_per_sandbox_are_capped(void)
+{
+	sandproc_v1_Sandbox a;
+	sandproc_v1_Process p;
+	sandproc_v1_ListPortsRequest lr;
+	sandproc_v1_ListPortsReply *rep = calloc(1, sizeof(*rep));
+	const char *argv[] = { "python3", "-c",
+		"import socket,time\n"
+		"s=[socket.socket() for i in range(40)]\n"
+		"[x.bind(('0.0.0.0',0)) or x.listen() for x in s]\n"
+		"print('up', flush=True); time.sleep(60)",
+		NULL };
+
+	if (!can_sandbox || access("/usr/bin/python3", X_OK) != 0) {
+		free(rep);
+		return;
+	}
+	ensure();
+	sbx_make("", &a);
+	start_in(a.id, argv, &p);
+	CHECK(th_logs_wait(srv.c, p.id, 0, "up"));
+	memset(&lr, 0, sizeof(lr));
+	snprintf(lr.sandbox_id, sizeof(lr.sandbox_id), "%s", a.id);
+	int listed = 0, exposed = 0;
+	uint32_t bare = 0;
+	for (int i = 0; i < 500 && (listed < 40 || exposed < 32); i++) {
+		th_sleep_ms(10);
+		memset(rep, 0, sizeof(*rep));
+		CHECK_OK(srv.c, sp_ports_list(srv.c, &lr, rep, 0));
+		listed = (int)rep->ports_count;
+		exposed = 0;
+		for (pb_size_t k = 0; k < rep->ports_count; k++) {
+			exposed += rep->ports[k].exposed_url[0] != '\0';
+			bare = rep->ports[k].exposed_url[0] == '\0' ? rep->ports[k].port : bare;
+		}
+	}
+	CHECK_INT(listed, 40);
+	CHECK_INT(exposed, 32);
+	sandproc_v1_ExposeRequest ex;
+	sandproc_v1_Port got;
+	memset(&ex, 0, sizeof(ex));
+	snprintf(ex.sandbox_id, sizeof(ex.sandbox_id), "%s", a.id);
+	ex.port = bare;
+	CHECK_INT(sp_ports_expose(srv.c, &ex, &got, 0), SP_RESOURCE_EXHAUSTED);
+	CHECK(strstr(sp_client_error(srv.c), "unexpose one first") != NULL);
+	free(rep);
+	th_kill(&srv, p.id, &p);
+	sbx_rm(a.id);
+}
+
 static void
 test_loopback_port_listed_not_exposed_until_asked(void)
 {
@@ -701,6 +754,7 @@ main(int argc, char **argv)
 		{ "test_sandbox_server_found_exposed_and_forwarded_exactly",
 		    test_sandbox_server_found_exposed_and_forwarded_exactly },
 		{ "test_python_http_server_file_byte_exact", test_python_http_server_file_byte_exact },
+		{ "test_exposures_per_sandbox_are_capped", test_exposures_per_sandbox_are_capped },
 		{ "test_loopback_port_listed_not_exposed_until_asked",
 		    test_loopback_port_listed_not_exposed_until_asked },
 		{ "test_manual_sandbox_and_events_on_the_feed", test_manual_sandbox_and_events_on_the_feed },

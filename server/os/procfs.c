@@ -164,28 +164,25 @@ procfs_signal_session_groups(pid_t sid, int sig)
 	procfs_for_each(procfs_session_visit, &q);
 }
 
-typedef struct procfs_members_q {
-	pid_t pgid;
-	bool session;
-	pid_t *out;
+typedef struct procfs_snap_q {
+	procfs_entry *out;
 	size_t max, n;
-} procfs_members_q;
+} procfs_snap_q;
 
 static void
-procfs_members_visit(void *arg, pid_t pid, char state, pid_t pgrp, pid_t sid)
+procfs_snap_visit(void *arg, pid_t pid, char state, pid_t pgrp, pid_t sid)
 {
-	procfs_members_q *q = arg;
-	if (state != 'Z' && state != 'X' && (q->session ? sid == q->pgid : pgrp == q->pgid) &&
-	    q->n < q->max) {
-		q->out[q->n++] = pid;
+	procfs_snap_q *q = arg;
+	if (state != 'Z' && state != 'X' && q->n < q->max) {
+		q->out[q->n++] = (procfs_entry){ pid, pgrp, sid };
 	}
 }
 
 size_t
-procfs_group_members(pid_t pgid, bool session, pid_t *out, size_t max)
+procfs_snapshot(procfs_entry *out, size_t max)
 {
-	procfs_members_q q = { pgid, session, out, max, 0 };
-	procfs_for_each(procfs_members_visit, &q);
+	procfs_snap_q q = { out, max, 0 };
+	procfs_for_each(procfs_snap_visit, &q);
 	return (q.n);
 }
 

@@ -26,8 +26,13 @@ void procfs_boot_id(char *out, size_t len);
  */
 bool procfs_group_alive(pid_t pgid, pid_t leader, bool session);
 
-/* Up to max live processes of group (or with session, session) pgid into out; how many. Scans /proc. */
-size_t procfs_group_members(pid_t pgid, bool session, pid_t *out, size_t max);
+/* A live process: its pid, process group and session. */
+typedef struct procfs_entry {
+	pid_t pid, pgrp, sid;
+} procfs_entry;
+
+/* Up to max live (not zombie) processes into out, in one pass over /proc; how many. */
+size_t procfs_snapshot(procfs_entry *out, size_t max);
 
 /*
  * Sends sig to every process group of session sid other than sid's own

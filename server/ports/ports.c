@@ -26,6 +26,9 @@
 #define PORTS_SOONEST_MS 50
 #define PORTS_MAX_LISTENERS 1024
 #define PORTS_HOST "default"
+/* A sandbox opening listeners by the thousand must not spend the server's fds: exposures are capped. */
+#define PORTS_MAX_EXPOSED_PER_SANDBOX 32
+#define PORTS_MAX_EXPOSED 1024
 
 typedef struct port_rec {
 	dnode node;
@@ -281,7 +284,19 @@ ports_open_exposure(ports *pm, port_rec *r, char *err, size_t errlen)
 	socklen_t tolen = scan_target(&r->l, &to);
 	uint16_t port;
 	int ns, code;
+	size_t mine = 0, all = 0;
 
+	for (dnode *n = pm->recs.head; n != NULL; n = n->next) {
+		const port_rec *o = containerof(n, port_rec, node);
+		all += o->fwd != 0;
+		mine += o->fwd != 0 && strcmp(o->sandbox_id, r->sandbox_id) == 0;
+	}
+	if (mine >= PORTS_MAX_EXPOSED_PER_SANDBOX || all >= PORTS_MAX_EXPOSED) {
+		snprintf(err, errlen,
+		    "%s has %zu exposed ports (%zu in all), the most it may: unexpose one first",
+		    r->sandbox_id, mine, all);
+		return (SP_RESOURCE_EXHAUSTED);
+	}
 	if ((code = ports_netns(pm, r->sandbox_id, &ns, err, errlen)) != SP_OK) {
 		return (code);
 	}

@@ -278,6 +278,7 @@ supervisor_on_activity(supervisor *s, void (*fn)(void *arg, sup_event what), voi
 }
 
 #define SUP_MAX_MEMBERS 1024
+#define SUP_MAX_PROCS 65536
 
 void
 supervisor_each_running(supervisor *s, void (*fn)(void *arg, const sup_running *r), void *arg)
@@ -307,11 +308,23 @@ supervisor_each_running(supervisor *s, void (*fn)(void *arg, const sup_running *
 	}
 	pthread_mutex_unlock(&s->mu);
 	pid_t *members = malloc(SUP_MAX_MEMBERS * sizeof(*members));
+	procfs_entry *all = NULL; /* one pass over /proc, for the processes without a cgroup */
+	size_t nall = 0;
 	for (size_t i = 0; i < n && members != NULL; i++) {
 		proc *p = list[i];
-		size_t k = p->place_ops != NULL && p->place_ops->members != NULL
-		    ? p->place_ops->members(p->place_ctx, members, SUP_MAX_MEMBERS)
-		    : procfs_group_members(p->pid, p->tty, members, SUP_MAX_MEMBERS);
+		size_t k = 0;
+		if (p->place_ops != NULL && p->place_ops->members != NULL) {
+			k = p->place_ops->members(p->place_ctx, members, SUP_MAX_MEMBERS);
+		} else {
+			if (all == NULL && (all = malloc(SUP_MAX_PROCS * sizeof(*all))) != NULL) {
+				nall = procfs_snapshot(all, SUP_MAX_PROCS);
+			}
+			for (size_t j = 0; j < nall && k < SUP_MAX_MEMBERS; j++) {
+				if ((p->tty ? all[j].sid : all[j].pgrp) == p->pid) {
+					members[k++] = all[j].pid;
+				}
+			}
+		}
 		sup_running r = {
 			.id = p->id,
 			.sandbox_id = p->rec.sandbox_id[0] != '\0' ? p->rec.sandbox_id : "default",
@@ -322,6 +335,7 @@ supervisor_each_running(supervisor *s, void (*fn)(void *arg, const sup_running *
 		fn(arg, &r);
 	}
 	free(members);
+	free(all);
 	pthread_mutex_lock(&s->mu);
 	for (size_t i = 0; i < n; i++) {
 		proc_unref(list[i]);

@@ -249,21 +249,40 @@ refused(int port)
 	return (r);
 }
 
+/* A sandbox (expose "auto" or "manual") with `./testchild serve addr 0` running in it; the port it listens
+ * on. */
+static int
+sbx_serve(const char *expose, const char *addr, sandproc_v1_Sandbox *a, sandproc_v1_Process *p)
+{
+	const char *argv[] = { "./testchild", "serve", addr, "0", NULL };
+
+	ensure();
+	sbx_make(expose, a);
+	start_in(a->id, argv, p);
+	return (listening_port(p->id));
+}
+
+/* Polls List until port of sbx has an exposed URL (automatic exposure comes with the scan), up to 5 s. */
+static void
+await_exposed(const char *sbx, uint32_t port, sandproc_v1_Port *out)
+{
+	for (int i = 0; i < 500 && out->exposed_url[0] == '\0'; i++) {
+		th_sleep_ms(10);
+		find_port(sbx, port, out);
+	}
+}
+
 static void
 test_sandbox_server_found_exposed_and_forwarded_exactly(void)
 {
 	sandproc_v1_Sandbox a;
 	sandproc_v1_Process p;
 	sandproc_v1_Port port;
-	const char *argv[] = { "./testchild", "serve", "0.0.0.0", "0", NULL };
 
 	if (!can_sandbox) {
 		return;
 	}
-	ensure();
-	sbx_make("", &a);
-	start_in(a.id, argv, &p);
-	int n = listening_port(p.id);
+	int n = sbx_serve("", "0.0.0.0", &a, &p);
 	CHECK(n > 0);
 	/* Found with its pid and process, bound to every address, so exposed by itself. */
 	CHECK(await_port(a.id, (uint32_t)n, true, &port));
@@ -273,10 +292,7 @@ test_sandbox_server_found_exposed_and_forwarded_exactly(void)
 	CHECK_STR(port.sandbox_id, a.id);
 	CHECK_STR(port.state, "open");
 	CHECK(port.discovered_at_ms >= p.started_at_ms);
-	for (int i = 0; i < 500 && port.exposed_url[0] == '\0'; i++) {
-		th_sleep_ms(10);
-		find_port(a.id, (uint32_t)n, &port);
-	}
+	await_exposed(a.id, (uint32_t)n, &port);
 	int host = url_port(port.exposed_url);
 	CHECK(host > 0);
 	/* The sandbox's network is its own: the port is not on the host's loopback. */
@@ -341,10 +357,7 @@ test_python_http_server_file_byte_exact(void)
 	CHECK(await_port(a.id, (uint32_t)inside, true, &port));
 	CHECK_INT(port.pid, p.pid);
 	CHECK_STR(port.process_id, p.id);
-	for (int i = 0; i < 500 && port.exposed_url[0] == '\0'; i++) {
-		th_sleep_ms(10);
-		find_port(a.id, (uint32_t)inside, &port);
-	}
+	await_exposed(a.id, (uint32_t)inside, &port);
 	int fd = tcp_connect(url_port(port.exposed_url));
 	CHECK(fd >= 0);
 	const char *get = "GET /blob HTTP/1.0\r\n\r\n";
@@ -425,15 +438,11 @@ test_loopback_port_listed_not_exposed_until_asked(void)
 	sandproc_v1_Port port, got;
 	sandproc_v1_ExposeRequest ex;
 	sandproc_v1_UnexposeRequest un;
-	const char *argv[] = { "./testchild", "serve", "127.0.0.1", "0", NULL };
 
 	if (!can_sandbox) {
 		return;
 	}
-	ensure();
-	sbx_make("", &a);
-	start_in(a.id, argv, &p);
-	int n = listening_port(p.id);
+	int n = sbx_serve("", "127.0.0.1", &a, &p);
 	CHECK(await_port(a.id, (uint32_t)n, true, &port));
 	CHECK_STR(port.address, "127.0.0.1");
 	/* A few scans later it is still not exposed. */

@@ -138,7 +138,6 @@ int cli_run_live(cli *cl, sandproc_v1_RunRequest *req, sandproc_v1_RunReply *rep
 /* cli_ports.c */
 int cli_ports(cli *cl, const cli_verb *v, int argc, char **argv);
 int cli_expose(cli *cl, const cli_verb *v, int argc, char **argv);
-int cli_unexpose(cli *cl, const cli_verb *v, int argc, char **argv);
 int cli_wait(cli *cl, const cli_verb *v, int argc, char **argv);
 /* Waits server-side as req says (WaitFor); 0 held, 124 timed out, else the process's end (1 for 0). */
 int cli_wait_for(cli *cl, sandproc_v1_WaitForRequest *req, bool show_record);

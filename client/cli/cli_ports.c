@@ -1,5 +1,5 @@
 /*
- * sandproc ports | expose | unexpose (the Ports service), and waiting for
+ * sandproc ports | expose (the Ports service; unexpose is a plain verb), and waiting for
  * conditions: wait ID --port N | --log RE, start --wait-port N.
  */
 #include <inttypes.h>
@@ -12,9 +12,6 @@ static const char *const pos_sbx_port[] = { "sandbox_id", "port", NULL };
 
 static const cli_verb ports_expose_verb = {
 	.name = "expose", .usage = "expose SANDBOX PORT", .positional = pos_sbx_port
-};
-static const cli_verb ports_unexpose_verb = {
-	.name = "unexpose", .usage = "unexpose SANDBOX PORT", .positional = pos_sbx_port
 };
 
 int
@@ -37,7 +34,7 @@ cli_ports(cli *cl, const cli_verb *v, int argc, char **argv)
 		return (cli_call_failed(cl, code));
 	}
 	if (!cl->json) {
-		printf("%-28s %5s  %-15s %7s  %-28s %s\n", "SANDBOX", "PORT", "ADDRESS", "PID", "PROCESS",
+		printf("%-28s %5s  %-15s %7s  %-29s %s\n", "SANDBOX", "PORT", "ADDRESS", "PID", "PROCESS",
 		    "EXPOSED");
 	}
 	for (pb_size_t i = 0; i < rep->ports_count; i++) {
@@ -45,7 +42,7 @@ cli_ports(cli *cl, const cli_verb *v, int argc, char **argv)
 		if (cl->json) {
 			cli_print_json(&sandproc_v1_Port_info, p);
 		} else {
-			printf("%-28s %5u  %-15s %7d  %-28s %s\n", p->sandbox_id, (unsigned)p->port,
+			printf("%-28s %5u  %-15s %7d  %-29s %s\n", p->sandbox_id, (unsigned)p->port,
 			    p->address, (int)p->pid, p->process_id, p->exposed_url[0] ? p->exposed_url : "-");
 		}
 	}
@@ -77,32 +74,6 @@ cli_expose(cli *cl, const cli_verb *v, int argc, char **argv)
 		cli_print_json(&sandproc_v1_Port_info, &rep);
 	} else {
 		printf("%s\n", rep.exposed_url);
-	}
-	return (0);
-}
-
-int
-cli_unexpose(cli *cl, const cli_verb *v, int argc, char **argv)
-{
-	sandproc_v1_UnexposeRequest req;
-	sandproc_v1_Port rep;
-	cli_parsed a;
-	int code;
-
-	(void)v;
-	memset(&req, 0, sizeof(req));
-	if ((code = cli_parse(&ports_unexpose_verb, argc, argv, &sandproc_v1_UnexposeRequest_info, &req,
-	         cl->arena, &a)) != 0) {
-		return (code);
-	}
-	if (!cli_connect(cl)) {
-		return (CLI_EXIT_ERROR);
-	}
-	if ((code = sp_ports_unexpose(cl->c, &req, &rep, 0)) != SP_OK) {
-		return (cli_call_failed(cl, code));
-	}
-	if (cl->json) {
-		cli_print_json(&sandproc_v1_Port_info, &rep);
 	}
 	return (0);
 }

@@ -8,6 +8,7 @@
 static const char *const pos_id[] = { "id", NULL };
 static const char *const pos_signal[] = { "id", "signal", NULL };
 static const char *const pos_resize[] = { "id", "cols", "rows", NULL };
+static const char *const pos_sbx_port[] = { "sandbox_id", "port", NULL };
 
 static const cli_flag stop_flags[] = {
 	{ "--grace", NULL, CLI_FLAG_VALUE, "grace_ms", false },
@@ -190,7 +191,11 @@ const cli_verb cli_verbs[] = {
 	    .fn = cli_sandbox },
 	{ .name = "ports", .usage = "ports [--sandbox ID]", .flags = ports_flags, .fn = cli_ports },
 	{ .name = "expose", .usage = "expose SANDBOX PORT   (prints the exposed URL)", .fn = cli_expose },
-	{ .name = "unexpose", .usage = "unexpose SANDBOX PORT", .fn = cli_unexpose },
+	{ .name = "unexpose",
+	    .usage = "unexpose SANDBOX PORT",
+	    .method = &sp_ports_methods[SP_PORTS_UNEXPOSE],
+	    .positional = pos_sbx_port,
+	    .show = CLI_SHOW_NONE },
 	{ .name = "key",
 	    .usage = "key create --role viewer|developer|admin [--tenant T] [--name N] [--sandbox ID] "
 	             "[--expires S]\n"

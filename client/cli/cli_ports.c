@@ -173,20 +173,13 @@ cli_wait(cli *cl, const cli_verb *v, int argc, char **argv)
 		return (code != 0 ? code : CLI_EXIT_ERROR);
 	}
 	if (req.port == 0 && (req.log == NULL || req.log[0] == '\0')) {
-		/* Only the end: Wait, as before, exiting with the process's code. */
+		/* Only the end: Wait, shown as before (the process's code). */
+		static const cli_verb wait_end = { .name = "wait",
+			.method = &sp_processes_methods[SP_PROCESSES_WAIT],
+			.show = CLI_SHOW_WAITED };
 		sandproc_v1_WaitRequest w = { .timeout_ms = req.timeout_ms };
-		sandproc_v1_Process p;
 		snprintf(w.id, sizeof(w.id), "%s", req.id);
-		if ((code = sp_processes_wait(cl->c, &w, &p, sp_call_timeout(w.timeout_ms))) != SP_OK) {
-			return (cli_call_failed(cl, code));
-		}
-		if (cl->json) {
-			cli_print_json(&sandproc_v1_Process_info, &p);
-		}
-		if (p.state == sandproc_v1_State_STATE_RUNNING) {
-			fprintf(stderr, "sandproc: %s still running after %u ms\n", p.id, w.timeout_ms);
-		}
-		return (cli_exit_code(&p));
+		return (cli_call_verb(cl, &wait_end, &w, sp_call_timeout(w.timeout_ms)));
 	}
 	/* Lines already written count too: a server that said "ready" before the wait began is ready. */
 	req.from_start = true;

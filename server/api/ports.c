@@ -36,9 +36,7 @@ rpc_ports_list(sp_call *call, const sandproc_v1_ListPortsRequest *req, sandproc_
 	if (req->sandbox_id[0] != '\0' && (code = api_ports_where(call, req->sandbox_id)) != SP_OK) {
 		return (code);
 	}
-	ports_list(call->srv->ports,
-	    sandboxes_is_host(req->sandbox_id) && req->sandbox_id[0] ? "default" : req->sandbox_id,
-	    api_port_visible, call, rep);
+	ports_list(call->srv->ports, req->sandbox_id, api_port_visible, call, rep);
 	return (SP_OK);
 }
 

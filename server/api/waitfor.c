@@ -211,7 +211,6 @@ int
 rpc_processes_wait_for(sp_call *call, const sandproc_v1_WaitForRequest *req, sandproc_v1_WaitForReply *rep)
 {
 	waitfor *w;
-	int code;
 
 	if (req->stream < sandproc_v1_Stream_STREAM_UNSPECIFIED ||
 	    req->stream > sandproc_v1_Stream_STREAM_COMBINED) {
@@ -251,15 +250,9 @@ rpc_processes_wait_for(sp_call *call, const sandproc_v1_WaitForRequest *req, san
 		w->deadline = util_mono_ms() + req->timeout_ms;
 	}
 	/* Only new lines, unless from_start: those published so far are skipped. */
-	if (w->has_re && !req->from_start) {
-		sandproc_v1_Process rec;
-		if ((code = api_get_record(call, req->id, &rec)) != SP_OK) {
-			return (code);
-		}
-		if (!supervisor_seen_seq(call->srv->sup, req->id, &w->after_seq)) {
-			w->after_seq = UINT64_MAX; /* it has ended: no new line can come */
-		}
+	if (w->has_re && !req->from_start && !supervisor_seen_seq(call->srv->sup, req->id, &w->after_seq)) {
+		w->after_seq =
+		    UINT64_MAX; /* ended (or unknown: the check says NOT_FOUND): no new line can come */
 	}
-	code = api_waitfor_check(call, req, rep);
-	return (code);
+	return (api_waitfor_check(call, req, rep));
 }

@@ -36,7 +36,6 @@ enum { FWD_WAKE, FWD_LISTENER, FWD_SIDE };
 typedef struct fwd_listener {
 	int kind; /* FWD_LISTENER: first, as epoll's data names it */
 	dnode node;
-	fwd *f;
 	uint64_t handle;
 	int fd;
 	int netns; /* -1: the host's */
@@ -426,7 +425,6 @@ fwd_open(fwd *f, const char *host, int netns_fd, const struct sockaddr *to, sock
 		return (SP_RESOURCE_EXHAUSTED);
 	}
 	l->kind = FWD_LISTENER;
-	l->f = f;
 	l->netns = -1;
 	memcpy(&l->to, to, tolen);
 	l->tolen = tolen;

@@ -5,12 +5,14 @@
  * A scanner thread looks at the sandboxes (and the host's "default") that
  * have running processes: the listening sockets of each one's network
  * namespace (scan.h) and which of its processes hold them (their socket
- * inodes). It scans every 250 ms while processes run, and sooner (50 ms
- * after the last scan at the earliest) when one writes output (a server
- * usually says when it listens) or ends; never when none runs. What changed goes out as port/<sandbox_id>
- * events and wakes waiters (WaitFor). A port bound to every address inside a sandbox is exposed as soon as it
- * is found, unless the sandbox says "manual" or it was unexposed by hand; an exposure ends with its port (and
- * so with the process and the sandbox).
+ * inodes). It scans every 250 ms while processes run, at once when one
+ * ends, and soon after one writes output (a server usually says when it
+ * listens; such scans are at least 50 ms apart); never when none runs.
+ * What changed goes out as port/<sandbox_id> events and wakes waiters
+ * (WaitFor). A port bound to every address inside a sandbox is exposed as
+ * soon as it is found, unless the sandbox says "manual" or it was unexposed
+ * by hand; an exposure ends with its port (and so with the process and the
+ * sandbox).
  */
 #ifndef PORTS_PORTS_H
 #define PORTS_PORTS_H

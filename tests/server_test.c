@@ -12,7 +12,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -155,32 +157,36 @@ static void
 test_oversized_message_is_refused_and_server_stays_up(void)
 {
 	th_server s = { 0 };
-	size_t len = 9 * 1024 * 1024; /* over the 8 MiB receive limit */
-	uint8_t *big = calloc(1, len);
-	nng_socket sock;
-	nng_msg *m, *r;
+	/* A REQ peer over the ipc socket, by hand: nng 1.5.2's own REQ socket
+	 * leaks its pipe when the server drops it while it closes (LeakSanitizer
+	 * saw it twice in CI), so the test speaks the SP wire itself. */
+	static const uint8_t hello[8] = { 0, 'S', 'P', 0, 0, 0x30, 0, 0 }; /* REQ */
+	uint8_t head[9] = { 1 }, peer[8], byte;
+	uint64_t len = 9 * 1024 * 1024; /* over the 8 MiB receive limit */
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = 10 };
+	ssize_t n;
+	int fd;
 
 	th_server_start(&s, false);
-	CHECK_INT(nng_req0_open(&sock), 0);
-	nng_socket_set_ms(sock, NNG_OPT_RECVTIMEO, 1000);
-	nng_socket_set_ms(sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
-	/*
-	 * The server drops the connection; a redial still under way when the
-	 * socket closes leaks nng 1.5.2's pipe (LeakSanitizer saw it once in
-	 * CI): no redial before the close.
-	 */
-	nng_socket_set_ms(sock, NNG_OPT_RECONNMINT, 60000);
-	nng_socket_set_ms(sock, NNG_OPT_RECONNMAXT, 60000);
-	CHECK_INT(nng_dial(sock, s.url, NULL, 0), 0);
-	nng_msg_alloc(&m, len);
-	memcpy(nng_msg_body(m), big, len);
-	if (nng_sendmsg(sock, m, 0) != 0) {
-		nng_msg_free(m);
+	CHECK(strncmp(s.url, "ipc://", 6) == 0);
+	CHECK(strlen(s.url + 6) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, s.url + 6, strlen(s.url + 6));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK_INT(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	CHECK_INT(write(fd, hello, sizeof(hello)), 8);
+	CHECK_INT(read(fd, peer, sizeof(peer)), 8);
+	CHECK(peer[1] == 'S' && peer[5] == 0x31); /* REP */
+	for (int i = 0; i < 8; i++) {
+		head[1 + i] = (uint8_t)(len >> (56 - 8 * i));
 	}
-	/* nng drops the connection rather than allocate: no reply, no crash. */
-	CHECK(nng_recvmsg(sock, &r, 0) != 0);
-	nng_close(sock);
-	free(big);
+	CHECK_INT(write(fd, head, sizeof(head)), 9);
+	/* The server drops the connection on the length alone: it never
+	 * allocates 9 MiB, never answers, and stays up. */
+	n = read(fd, &byte, 1);
+	CHECK(n == 0 || (n < 0 && errno == ECONNRESET)); /* not the timeout */
+	close(fd);
 	check_healthy(&s);
 	th_server_cleanup(&s);
 }

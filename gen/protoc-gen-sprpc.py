@@ -1,8 +1,10 @@
 #!/usr/bin/python3
-"""protoc-gen-sprpc: turns every proto `service` into C client stubs and a
-server dispatch table for sandproc's RPC runtime (gen/runtime/sp_rpc.h).
+"""protoc-gen-sprpc: turns every proto `service` into client stubs (C, Python,
+TypeScript) and a server dispatch table for sandproc's RPC runtime
+(gen/runtime/sp_rpc.h).
 
-For each proto file it writes, beside nanopb's `<name>.pb.h`:
+With lang=c (the default), for each proto file it writes, beside nanopb's
+`<name>.pb.h`:
   `<name>.rpc.h/.c`, shared by clients and the server:
     - message and enum descriptions (field names, for JSON and tools);
     - per service: method ids, a const table of
@@ -13,10 +15,21 @@ For each proto file it writes, beside nanopb's `<name>.pb.h`:
       method id. The table names every handler, so a server that misses or
       misspells one fails to link instead of answering UNIMPLEMENTED.
 
+With lang=python, `<name>_sprpc.py` beside `protoc --python_out`'s
+`<name>_pb2.py`: per service a `<Service>Stub(channel)` class, gRPC's shape,
+one method per RPC calling channel.call (client/python/sandproc).
+
+With lang=ts, `<name>_sprpc.ts` beside protoc-gen-es's `<name>_pb.ts`: per
+service a `<Service>Client(transport)` class, Connect-ES's shape, one
+lowerCamelCase method per RPC returning a promise (client/ts/src).
+
 Kept in three parts, as nanopb's generator is: read the request, build a
-model, emit text. Options (protoc --sprpc_opt=k=v,k=v):
-  stub_prefix     prefix of client stubs      (default "sp_")
-  handler_prefix  prefix of server handlers   (default "rpc_")
+model, emit text (one emitter per language). Options (--sprpc_opt=k=v,k=v):
+  lang            c, python or ts             (default "c")
+  stub_prefix     prefix of C client stubs    (default "sp_")
+  handler_prefix  prefix of C server handlers (default "rpc_")
+  ts_runtime      module the TS stubs import Transport from, relative to the
+                  output root                 (default "../transport.js")
 """
 
 import re
@@ -33,6 +46,7 @@ IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 # (sandproc.v1.role), proto/sandproc/v1/options.proto: the least role that may call a method.
 ROLE_OPTION = 50731
 ROLES = {1: "SP_ROLE_VIEWER", 2: "SP_ROLE_DEVELOPER", 3: "SP_ROLE_ADMIN"}
+LANGS = ("c", "python", "ts")
 
 
 class GenError(Exception):
@@ -111,8 +125,11 @@ class Field:
 
 
 class Message:
-    def __init__(self, full_name, desc):
+    def __init__(self, full_name, desc, package, fname):
         self.full_name = full_name
+        # Within its package: "Stats.Inner" (Python's path, TS's Stats_Inner).
+        self.local_name = full_name.lstrip(".")[len(package) + 1 if package else 0:]
+        self.file = fname
         self.c_name = c_name(full_name)
         self.fields = sorted((Field(f) for f in desc.field), key=lambda f: f.tag)
         self.is_map_entry = desc.options.map_entry
@@ -144,6 +161,11 @@ class Method:
         if role is not None and role not in ROLES:
             raise GenError("%s: unknown (sandproc.v1.role) %d" % (self.full_name, role))
         self.role = ROLES.get(role, "SP_ROLE_ADMIN")
+        self.idempotent = "SP_METHOD_IDEMPOTENT" in self.flags
+
+    @property
+    def role_name(self):
+        return self.role[len("SP_ROLE_"):].lower()
 
 
 class Service:
@@ -178,18 +200,18 @@ def collect_types(files):
     """Every message and enum of every file: {".pkg.Name": (type, file name)}."""
     types = {}
 
-    def walk(fname, prefix, messages, enums):
+    def walk(f, prefix, messages, enums):
         for e in enums:
             full = "%s.%s" % (prefix, e.name)
-            types[full] = (Enum(full, e), fname)
+            types[full] = (Enum(full, e), f.name)
         for m in messages:
             full = "%s.%s" % (prefix, m.name)
-            types[full] = (Message(full, m), fname)
-            walk(fname, full, m.nested_type, m.enum_type)
+            types[full] = (Message(full, m, f.package, f.name), f.name)
+            walk(f, full, m.nested_type, m.enum_type)
 
     for f in files:
         prefix = "." + f.package if f.package else ""
-        walk(f.name, prefix, f.message_type, f.enum_type)
+        walk(f, prefix, f.message_type, f.enum_type)
     return types
 
 
@@ -343,17 +365,124 @@ def emit_source(f, opts, types):
     return "".join(out).rstrip("\n") + "\n"
 
 
+# --- emit: Python -----------------------------------------------------------
+
+
+def py_module(proto_name):
+    """demo/v1/echo.proto -> ("demo.v1", "echo_pb2", "demo_dot_v1_dot_echo__pb2"), as protoc names it."""
+    base = proto_name[:-len(".proto")] if proto_name.endswith(".proto") else proto_name
+    package, _, mod = base.replace("/", ".").rpartition(".")
+    alias = base.replace("_", "__").replace("/", "_dot_") + "__pb2"
+    return package, mod + "_pb2", alias
+
+
+# Keywords of the Python stubs' methods: a request field with one of these names would be shadowed.
+PY_STUB_KEYWORDS = ("request", "timeout", "self")
+
+
+def emit_python(f):
+    for svc in f.services:
+        for m in svc.methods:
+            for fl in m.request.fields:
+                if fl.name in PY_STUB_KEYWORDS:
+                    raise GenError("%s: request field %r clashes with the Python stub's own parameter"
+                                   % (m.full_name, fl.name))
+    out = ["# Generated by protoc-gen-sprpc from %s. DO NOT EDIT.\n" % f.name,
+           '"""Client stubs for %s: call them through a sandproc.Channel."""\n\n' % f.name]
+    files = sorted({m.request.file for s in f.services for m in s.methods}
+                   | {m.response.file for s in f.services for m in s.methods})
+    for name in files:
+        out.append("from %s import %s as %s\n" % py_module(name))
+    for svc in f.services:
+        out.append("\n\nclass %sStub:\n" % svc.name)
+        out.append('    """%s: one method per RPC. Each takes the request message (or its\n'
+                   '    fields as keywords) and returns the reply message; failures raise\n'
+                   '    sandproc.RpcError. timeout: seconds (default: the channel\'s)."""\n\n'
+                   % svc.full_name)
+        out.append("    def __init__(self, channel):\n        self._channel = channel\n")
+        for m in svc.methods:
+            req = "%s.%s" % (py_module(m.request.file)[2], m.request.local_name)
+            rep_ = "%s.%s" % (py_module(m.response.file)[2], m.response.local_name)
+            out.append("\n    def %s(self, request=None, *, timeout=None, **fields):\n" % m.name)
+            out.append('        """%s -> %s (role: %s%s)."""\n'
+                       % (m.request.local_name, m.response.local_name, m.role_name,
+                          ", idempotent" if m.idempotent else ""))
+            out.append('        return self._channel.call("%s", %s, %s, request, fields, timeout)\n'
+                       % (m.full_name, req, rep_))
+    return "".join(out)
+
+
+# --- emit: TypeScript -------------------------------------------------------
+
+
+def lower_camel(name):
+    return name[0].lower() + name[1:]
+
+
+def ts_import(from_base, to_proto):
+    """The relative module (with .js, as Node's ESM wants) of to_proto's protoc-gen-es output."""
+    to = to_proto[:-len(".proto")] + "_pb"
+    here = from_base.split("/")[:-1]
+    there = to.split("/")
+    common = 0
+    while common < min(len(here), len(there) - 1) and here[common] == there[common]:
+        common += 1
+    up = len(here) - common
+    rel = "/".join(there[common:])
+    return ("./" if up == 0 else "../" * up) + rel + ".js"
+
+
+def emit_ts(f, opts):
+    out = ["// Generated by protoc-gen-sprpc from %s. DO NOT EDIT.\n\n" % f.name]
+    depth = f.base.count("/")
+    runtime = "../" * depth + opts["ts_runtime"] if depth else "./" + opts["ts_runtime"]
+    out.append('import type { MessageInitShape } from "@bufbuild/protobuf";\n')
+    out.append('import type { CallOptions, Transport } from "%s";\n' % runtime)
+    schemas, types_ = {}, {}
+    for svc in f.services:
+        for m in svc.methods:
+            for msg in (m.request, m.response):
+                schemas.setdefault(msg.file, set()).add(msg.local_name.replace(".", "_") + "Schema")
+            types_.setdefault(m.response.file, set()).add(m.response.local_name.replace(".", "_"))
+    for name in sorted(schemas):
+        out.append("import { %s } from \"%s\";\n" % (", ".join(sorted(schemas[name])), ts_import(f.base, name)))
+        out.append("import type { %s } from \"%s\";\n" % (", ".join(sorted(types_.get(name, ()))), ts_import(f.base, name))
+                   if types_.get(name) else "")
+    for svc in f.services:
+        out.append("\n/**\n * %s: one method per RPC, taking the request's fields and resolving to\n"
+                   " * the reply; failures reject with SandprocError.\n */\n" % svc.full_name)
+        out.append("export class %sClient {\n" % svc.name)
+        out.append("  constructor(private readonly transport: Transport) {}\n")
+        for m in svc.methods:
+            req = m.request.local_name.replace(".", "_")
+            rep_ = m.response.local_name.replace(".", "_")
+            out.append("\n  /** %s -> %s (role: %s%s). */\n"
+                       % (m.request.local_name, m.response.local_name, m.role_name,
+                          ", idempotent" if m.idempotent else ""))
+            out.append("  %s(request: MessageInitShape<typeof %sSchema> = {}, options?: CallOptions): Promise<%s> {\n"
+                       % (lower_camel(m.name), req, rep_))
+            out.append('    return this.transport.unary("%s", %sSchema, %sSchema, request, options);\n  }\n'
+                       % (m.full_name, req, rep_))
+        out.append("}\n")
+    return "".join(out)
+
+
 # --- main -----------------------------------------------------------------
 
 
 def parse_options(param):
-    opts = {"stub_prefix": "sp_", "handler_prefix": "rpc_"}
+    opts = {"lang": "c", "stub_prefix": "sp_", "handler_prefix": "rpc_",
+            "ts_runtime": "../transport.js"}
     for item in filter(None, param.split(",")):
         key, _, value = item.partition("=")
         if key not in opts:
             raise GenError("unknown option %r (known: %s)" % (key, ", ".join(sorted(opts))))
-        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", value):
+        if key == "lang" and value not in LANGS:
+            raise GenError("lang=%r: one of %s" % (value, ", ".join(LANGS)))
+        if key.endswith("_prefix") and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", value):
             raise GenError("option %s=%r is not a C identifier prefix" % (key, value))
+        if key == "ts_runtime" and not re.match(r"^[A-Za-z0-9_./-]+$", value):
+            raise GenError("option ts_runtime=%r is not a module path" % value)
         opts[key] = value
     return opts
 
@@ -365,6 +494,15 @@ def generate(request):
         opts = parse_options(request.parameter)
         files, types = build_model(request)
         for f in files:
+            if opts["lang"] != "c":
+                # Only files with services get stubs; their messages come from protoc's own generators.
+                if f.services:
+                    out = response.file.add()
+                    if opts["lang"] == "python":
+                        out.name, out.content = f.base + "_sprpc.py", emit_python(f)
+                    else:
+                        out.name, out.content = f.base + "_sprpc.ts", emit_ts(f, opts)
+                continue
             h = response.file.add()
             h.name = f.base + ".rpc.h"
             h.content = emit_header(f, opts)

@@ -9,5 +9,6 @@ trap 'rm -f "$wrapper"' EXIT
 printf '#!/bin/sh\nexec %s %s/../protoc-gen-sprpc.py "$@"\n' "$py" "$here" > "$wrapper"
 chmod +x "$wrapper"
 cd "$here/proto"
-protoc --plugin=protoc-gen-sprpc="$wrapper" -I. --sprpc_out="$here/golden" demo/v1/echo.proto
+protoc --plugin=protoc-gen-sprpc="$wrapper" -I. --sprpc_out="$here/golden" \
+	--sprpc_out=lang=python:"$here/golden" --sprpc_out=lang=ts:"$here/golden" demo/v1/echo.proto
 echo "updated $here/golden"

@@ -298,6 +298,19 @@ main_parse(int argc, char **argv, main_opts *o)
 			fprintf(stderr, "sandprocd: %s: TLS needs --tls-cert and --tls-key\n", u);
 			return (2);
 		}
+		/*
+		 * Any web page a browser on this machine opens may dial a ws://
+		 * loopback URL (WebSockets have no same-origin rule): without keys
+		 * that page could run anything as this server.
+		 */
+		if (strcmp(o->auth, "none") == 0 && (strncmp(u, "ws://", 5) == 0 || strncmp(u, "wss://", 6) == 0)) {
+			fprintf(stderr,
+			    "sandprocd: --auth none with %s: any web page a browser here opens could reach a "
+			    "WebSocket listener and run anything as this server; keep keys on for ws:// and "
+			    "wss://\n",
+			    u);
+			return (2);
+		}
 		if (strcmp(o->auth, "none") == 0 && !main_local_url(u)) {
 			fprintf(stderr,
 			    "sandprocd: --auth none lets anyone who reaches %s run anything as this server: "

@@ -118,13 +118,22 @@ util_log(const char *fmt, ...)
 void
 util_bound_url(nng_listener l, const char *url, char *bound, size_t len)
 {
-	const char *colon = strrchr(url, ':');
+	bool ws = strncmp(url, "ws://", 5) == 0 || strncmp(url, "wss://", 6) == 0;
+	const char *host = strstr(url, "://");
+	const char *end, *colon;
 	int port = 0;
 
 	snprintf(bound, len, "%s", url);
-	if ((strncmp(url, "tcp", 3) == 0 || strncmp(url, "tls+tcp", 7) == 0) && colon != NULL &&
-	    strcmp(colon, ":0") == 0 && nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port) == 0) {
-		snprintf(bound, len, "%.*s:%d", (int)(colon - url), url, port);
+	if (host == NULL || (!ws && strncmp(url, "tcp", 3) != 0 && strncmp(url, "tls+tcp", 7) != 0)) {
+		return;
+	}
+	/* The port ends the authority: tcp://h:0, ws://h:0/path. */
+	host += 3;
+	end = ws && strchr(host, '/') != NULL ? strchr(host, '/') : host + strlen(host);
+	colon = memrchr(host, ':', (size_t)(end - host));
+	if (colon != NULL && end - colon == 2 && colon[1] == '0' &&
+	    nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port) == 0) {
+		snprintf(bound, len, "%.*s:%d%s", (int)(colon - url), url, port, end);
 	}
 }
 

@@ -528,11 +528,13 @@ def generate(request):
             if opts["lang"] != "c":
                 # Only files with services get stubs; their messages come from protoc's own generators.
                 if f.services:
-                    out = response.file.add()
+                    # Emitted before the file is added: an error must leave no nameless file behind.
                     if opts["lang"] == "python":
-                        out.name, out.content = f.base + "_sprpc.py", emit_python(f)
+                        name, content = f.base + "_sprpc.py", emit_python(f)
                     else:
-                        out.name, out.content = f.base + "_sprpc.ts", emit_ts(f, opts)
+                        name, content = f.base + "_sprpc.ts", emit_ts(f, opts)
+                    out = response.file.add()
+                    out.name, out.content = name, content
                 continue
             h = response.file.add()
             h.name = f.base + ".rpc.h"

@@ -19,6 +19,7 @@ calls, SUB sockets for follow.
 import os
 import random
 import threading
+import time
 
 from . import _nng
 from .v1 import envelope_pb2, events_pb2, processes_pb2
@@ -40,6 +41,8 @@ _RECV_MAX = 64 * 1024 * 1024
 _FEED_RECV_MAX = 4 * 1024 * 1024
 _PAGE_BYTES = 4 * 1024 * 1024
 _LONG_POLL_MS = 5000
+# How long a call waits for the server to come back after its connection dropped.
+_RECONNECT_MS = 30000
 
 
 class RpcError(Exception):
@@ -140,6 +143,32 @@ class Channel:
     def __exit__(self, *exc):
         self.close()
 
+    def _exchange(self, method, frame, ms):
+        """Sends frame and returns the reply's bytes. nng 1.5.2's REQ, with
+        timed resends off, fails a call whose connection drops (ECONNRESET)
+        rather than resend it; the call is sent again here, with the same
+        request id, once the dialer has a connection again (the server
+        answers a repeated call from its replay cache), for up to
+        _RECONNECT_MS of no connection, and within the call's timeout."""
+        deadline = None if ms < 0 else time.monotonic() + ms / 1000
+        resent = False
+        while True:
+            left = -1 if deadline is None else max(1, int((deadline - time.monotonic()) * 1000))
+            try:
+                if resent:
+                    self._sock.set_send_timeout(_RECONNECT_MS if left < 0 else min(left, _RECONNECT_MS))
+                self._sock.set_recv_timeout(left)
+                self._sock.send(frame)
+                return self._sock.recv()
+            except _nng.NngError as e:
+                if e.rv == _nng.ECONNRESET and (deadline is None or time.monotonic() < deadline):
+                    resent = True
+                    continue
+                if resent and e.rv == _nng.ETIMEDOUT and (deadline is None or time.monotonic() < deadline):
+                    raise RpcError("UNAVAILABLE", "%s: %s unreachable for %d ms after the connection dropped"
+                                   % (method, self.url, _RECONNECT_MS)) from None
+                raise _transport_error(method, e, ms) from None
+
     def call(self, method, request_type, reply_type, request=None, fields=None, timeout=None):
         """One unary call: what the generated stubs call. request is a
         request_type message, or None to build one from fields."""
@@ -156,12 +185,7 @@ class Channel:
             self._next_id = (self._next_id + 1) & ((1 << 64) - 1)
             env = envelope_pb2.Request(method=method, request_id=self._next_id,
                                        token=self._token or "", body=request.SerializeToString())
-            try:
-                self._sock.set_recv_timeout(ms)
-                self._sock.send(env.SerializeToString())
-                data = self._sock.recv()
-            except _nng.NngError as e:
-                raise _transport_error(method, e, ms) from None
+            data = self._exchange(method, env.SerializeToString(), ms)
         reply = envelope_pb2.Reply()
         try:
             reply.ParseFromString(data)

@@ -11,6 +11,7 @@ FLAG_ALLOC = 1
 ETIMEDOUT = 5
 ECLOSED = 7
 EAGAIN = 8
+ECONNRESET = 19
 ECANCELED = 20
 DURATION_INFINITE = -1
 TLS_MODE_CLIENT = 0
@@ -134,6 +135,9 @@ class Socket:
         if ms != self._recv_ms:
             self.set_ms(b"recv-timeout", ms)
             self._recv_ms = ms
+
+    def set_send_timeout(self, ms):
+        self.set_ms(b"send-timeout", ms)
 
     def send(self, data):
         _check(_send(self._id, data, len(data), 0), "send")

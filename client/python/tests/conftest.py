@@ -18,9 +18,14 @@ class Server:
         self.url = "ipc://%s/req.sock" % self.dir
         self.events = "ipc://%s/events.sock" % self.dir
         self.data = os.path.join(self.dir, "data")
+        self.extra = extra
+        self.start()
+
+    def start(self):
+        extra = self.extra
         self.proc = subprocess.Popen(
             [os.environ["SANDPROCD"], "--listen", self.url, "--events", self.events, "--data", self.data,
-             *extra],
+             "--on-exit", "stop", *extra],
             stdout=subprocess.PIPE, stderr=sys.stderr, text=True)
         line = self.proc.stdout.readline()
         if not line.startswith("sandprocd ready:"):
@@ -34,7 +39,14 @@ class Server:
         kw.setdefault("events_url", self.events)
         return sandproc.Channel(self.url, **kw)
 
+    def crash(self):
+        """Kills the server alone (SIGKILL): held processes go on, for the next one."""
+        self.proc.kill()
+        self.proc.wait()
+        self.proc.stdout.close()
+
     def stop(self):
+        """Stops the server and (--on-exit stop) every process it still runs."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:

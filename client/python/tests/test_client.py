@@ -222,6 +222,35 @@ def test_threads_share_a_channel(ch):
     assert not errs and sorted(outs) == sorted(b"%d\n" % i for i in range(8))
 
 
+def test_a_call_waiting_across_a_server_restart_is_resent_and_answered(server, ch):
+    import threading
+    procs = processes_sprpc.ProcessesStub(ch)
+    p = procs.Start(argv=["sh", "-c", "read x; exit 4"])
+    got = {}
+
+    def wait():
+        try:
+            got["rec"] = procs.Wait(id=p.id, timeout=60)
+        except Exception as e:  # noqa: BLE001 - reported below
+            got["err"] = e
+
+    t = threading.Thread(target=wait)
+    t.start()
+    deadline = time.time() + 10
+    while server.proc.poll() is None and time.time() < deadline:
+        # The Wait is parked in the server once Health says so.
+        if system_sprpc.SystemStub(server.channel()).Health().parked_calls > 0:
+            break
+        time.sleep(0.02)
+    server.crash()  # the process goes on under its holder
+    server.start()
+    procs2 = processes_sprpc.ProcessesStub(server.channel())
+    procs2.SendInput(id=p.id, data=b"\n")
+    t.join(60)
+    assert "err" not in got, got.get("err")
+    assert got["rec"].exit_code == 4 and got["rec"].state == processes_pb2.STATE_EXITED
+
+
 def test_installs_into_a_venv_offline(server):
     pkg = os.environ["SANDPROC_PY_BUILD"]
     with tempfile.TemporaryDirectory(prefix="sandproc-venv-") as d:

@@ -5,7 +5,7 @@ import { after, before, describe, test } from "node:test";
 import {
   connect, createClients, SandprocError, options, processes as P, sandboxes as S, envelope,
 } from "../dist/index.js";
-import { startServer } from "./server.mjs";
+import { freePort, startServer } from "./server.mjs";
 
 const dec = new TextDecoder();
 const enc = new TextEncoder();
@@ -190,6 +190,26 @@ test("Run with stdin, byte-exact", async () => {
 test("calls in flight together on one connection each get their own reply", async () => {
   const outs = await Promise.all(Array.from({ length: 16 }, (_, i) => c.processes.run({ argv: ["echo", String(i)] })));
   assert.deepEqual(outs.map((r) => dec.decode(r.stdout)), Array.from({ length: 16 }, (_, i) => `${i}\n`));
+});
+
+test("a call waiting across a server restart is resent on the new connection and answered", async () => {
+  const s = await startServer({ rpc: await freePort(), events: await freePort() });
+  const cc = connect({ url: s.url, events: s.events, token: s.token });
+  try {
+    const p = await cc.processes.start({ argv: ["sh", "-c", "read x; exit 4"] });
+    const waiting = cc.processes.wait({ id: p.id }, { timeoutMs: 60000 });
+    while ((await cc.system.health()).parkedCalls === 0) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await s.crash(); // the process goes on under its holder
+    await s.restart();
+    await cc.processes.sendInput({ id: p.id, data: enc.encode("\n") });
+    const rec = await waiting;
+    assert.deepEqual([rec.exitCode, rec.state], [4, P.State.EXITED]);
+  } finally {
+    cc.close();
+    await s.stop();
+  }
 });
 
 test("the envelope is the one the .proto defines", () => {

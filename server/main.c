@@ -303,7 +303,8 @@ main_parse(int argc, char **argv, main_opts *o)
 		 * loopback URL (WebSockets have no same-origin rule): without keys
 		 * that page could run anything as this server.
 		 */
-		if (strcmp(o->auth, "none") == 0 && (strncmp(u, "ws://", 5) == 0 || strncmp(u, "wss://", 6) == 0)) {
+		if (strcmp(o->auth, "none") == 0 &&
+		    (strncmp(u, "ws://", 5) == 0 || strncmp(u, "wss://", 6) == 0)) {
 			fprintf(stderr,
 			    "sandprocd: --auth none with %s: any web page a browser here opens could reach a "
 			    "WebSocket listener and run anything as this server; keep keys on for ws:// and "

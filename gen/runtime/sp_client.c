@@ -116,10 +116,12 @@ sp_client_connect(sp_client *c, const char *url)
 		return (sp_client_fail(c, SP_INTERNAL, "nng setup: %s", nng_strerror(rv)));
 	}
 	/*
-	 * No timed resends: REQ still resends at once when the connection
-	 * drops (the server answers a repeat from its replay cache), and a
-	 * call that legitimately takes long (Wait, Run) is not sent twice.
-	 * It also spares every call a timer of its own.
+	 * No timed resends: a call that legitimately takes long (Wait, Run)
+	 * is not sent twice, and no call needs a timer of its own. With them
+	 * off, nng 1.5.2's REQ fails a call whose connection drops
+	 * (NNG_ECONNRESET, reported as UNAVAILABLE) instead of resending it:
+	 * callers that ride out a server restart try again (sp_follow's
+	 * reconnect_ms; the Python and TypeScript clients resend by request id).
 	 */
 	nng_ctx_set_ms(c->ctx, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
 	/* A listener whose backlog is full (a burst of clients) answers EAGAIN: try again for a while. */

@@ -57,3 +57,23 @@ function(sandproc_generate out_var srv_var proto_root out_dir)
   set(${out_var} ${outputs} PARENT_SCOPE)
   set(${srv_var} ${srv_outputs} PARENT_SCOPE)
 endfunction()
+
+# What protoc writes into out_dir for the API's .proto files (SANDPROC_PROTOS)
+# with another language's message generator and protoc-gen-sprpc lang=...:
+# <base>MSG_SUFFIX for every file, <base>STUB_SUFFIX for files with services
+# (the plugin writes stubs only for those). DEPS_VAR gets the .proto paths.
+function(sandproc_lang_outputs out_var deps_var out_dir msg_suffix stub_suffix)
+  set(outputs)
+  set(deps)
+  foreach(proto ${SANDPROC_PROTOS})
+    string(REGEX REPLACE "\\.proto$" "" base ${proto})
+    list(APPEND outputs ${out_dir}/${base}${msg_suffix})
+    list(APPEND deps ${PROJECT_SOURCE_DIR}/proto/${proto})
+    file(STRINGS ${PROJECT_SOURCE_DIR}/proto/${proto} has_service REGEX "^service ")
+    if(has_service)
+      list(APPEND outputs ${out_dir}/${base}${stub_suffix})
+    endif()
+  endforeach()
+  set(${out_var} ${outputs} PARENT_SCOPE)
+  set(${deps_var} ${deps} PARENT_SCOPE)
+endfunction()

@@ -41,6 +41,8 @@ interface Pending {
 }
 
 const RECONNECT_MS = [10, 50, 100, 250, 500, 1000];
+/** How long waiting calls wait for the server to come back, as the Python client. */
+const UNREACHABLE_MS = 30000;
 
 function random63(): bigint {
   const a = new Uint32Array(2);
@@ -54,6 +56,7 @@ export class WsTransport implements Transport {
   private everOpened = false;
   private closed = false;
   private attempts = 0;
+  private downSince = 0;
   private readonly pending = new Map<number, Pending>();
   private nextSp = Math.floor(Math.random() * 0x7fffffff);
   // A random start, so ids of different clients do not meet.
@@ -156,6 +159,7 @@ export class WsTransport implements Transport {
         this.dialing = false;
         this.everOpened = true;
         this.attempts = 0;
+        this.downSince = 0;
         // What was sent on a connection that dropped is sent again, with its ids.
         for (const p of this.pending.values()) {
           this.sock?.send(p.frame);
@@ -180,7 +184,15 @@ export class WsTransport implements Transport {
           }
           return;
         }
-        // The server went away (a restart): try again while calls wait.
+        // The server went away (a restart): try again while calls wait, for a while.
+        this.downSince ||= Date.now();
+        if (Date.now() - this.downSince > UNREACHABLE_MS) {
+          for (const p of this.pending.values()) {
+            p.reject(new SandprocError("UNAVAILABLE", `${this.url} unreachable for ${UNREACHABLE_MS} ms: ${reason}`));
+          }
+          this.downSince = 0;
+          return;
+        }
         if (this.pending.size > 0) {
           const ms = RECONNECT_MS[Math.min(this.attempts++, RECONNECT_MS.length - 1)];
           setTimeout(() => this.dial(), ms);

@@ -74,15 +74,17 @@ sup_adopt(supervisor *s, proc *p)
 		util_log("%s: cannot store its record: %s", p->id, store_errmsg());
 	}
 	pthread_mutex_lock(&s->mu);
-	p->refs = 1;
+	p->refs = 2; /* the table's, and ours while watch runs (see supervisor_start) */
 	sup_table_add(s, p);
 	s->live++;
 	s->active++;
 	sup_arm_timeout(s, p);
 	pthread_mutex_unlock(&s->mu);
-	/* Before watch: from then on its end may come, and p may go with it. */
 	util_log("%s: re-attached (pid %d)", p->id, (int)p->pid);
 	s->be->ops->watch(s->be, p);
+	pthread_mutex_lock(&s->mu);
+	proc_unref(p);
+	pthread_mutex_unlock(&s->mu);
 	return (true);
 }
 

@@ -197,7 +197,13 @@ supervisor_start(supervisor *s, const start_plan *plan, sandproc_v1_Process *out
 	}
 
 	pthread_mutex_lock(&s->mu);
-	p->refs = 1;
+	/*
+	 * The table's reference, and this call's until the backend watches
+	 * the child: once its first fd is in the loop the child may end, be
+	 * stored and leave the table while watch still reads its state (TSan
+	 * saw that free in CI).
+	 */
+	p->refs = 2;
 	dlist_remove(&s->claims, &p->claim);
 	sup_table_add(s, p);
 	s->live++;
@@ -209,5 +215,8 @@ supervisor_start(supervisor *s, const start_plan *plan, sandproc_v1_Process *out
 	sup_emit_record(s, p, EV_STARTED);
 	pthread_mutex_unlock(&p->emit_mu);
 	s->be->ops->watch(s->be, p);
+	pthread_mutex_lock(&s->mu);
+	proc_unref(p);
+	pthread_mutex_unlock(&s->mu);
 	return (SP_OK);
 }

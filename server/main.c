@@ -113,6 +113,10 @@ main_usage(FILE *f)
 	    "  --tls-ca PEM   require client certificates signed by these CAs\n"
 	    "  --expose-host ADDR\n"
 	    "                 the address exposed ports listen on, default " DEFAULT_EXPOSE_HOST "\n"
+	    "  --ws-origin ORIGIN\n"
+	    "                 a web origin (http://host:port) whose pages may use the ws:// and\n"
+	    "                 wss:// listeners; may be repeated; default none (clients outside\n"
+	    "                 browsers send no Origin and are always let in)\n"
 	    "  --version      print the version\n",
 	    DEFAULT_GRACE_MS);
 }
@@ -175,6 +179,8 @@ typedef struct main_opts {
 	const char *backend, *on_exit, *holder, *workdir;
 	const char *auth, *tls_cert, *tls_key, *tls_ca;
 	const char *expose_host;
+	const char *origins[MAIN_MAX_URLS]; /* --ws-origin */
+	size_t norigins;
 } main_opts;
 
 /* An IPv4 or IPv6 address in numbers. */
@@ -250,6 +256,8 @@ main_parse(int argc, char **argv, main_opts *o)
 			o->workdir = v, i++;
 		} else if (v != NULL && strcmp(a, "--expose-host") == 0 && main_numeric_host(v)) {
 			o->expose_host = v, i++;
+		} else if (v != NULL && strcmp(a, "--ws-origin") == 0 && o->norigins < MAIN_MAX_URLS) {
+			o->origins[o->norigins++] = v, i++;
 		} else if (v != NULL && strcmp(a, "--auth") == 0 &&
 		    (strcmp(v, "keys") == 0 || strcmp(v, "none") == 0)) {
 			o->auth = v, i++;
@@ -296,20 +304,6 @@ main_parse(int argc, char **argv, main_opts *o)
 		/* nng would listen on tls+tcp:// with no certificate, and no client could ever connect. */
 		if (sp_tls_url(u) && o->tls_cert == NULL) {
 			fprintf(stderr, "sandprocd: %s: TLS needs --tls-cert and --tls-key\n", u);
-			return (2);
-		}
-		/*
-		 * Any web page a browser on this machine opens may dial a ws://
-		 * loopback URL (WebSockets have no same-origin rule): without keys
-		 * that page could run anything as this server.
-		 */
-		if (strcmp(o->auth, "none") == 0 &&
-		    (strncmp(u, "ws://", 5) == 0 || strncmp(u, "wss://", 6) == 0)) {
-			fprintf(stderr,
-			    "sandprocd: --auth none with %s: any web page a browser here opens could reach a "
-			    "WebSocket listener and run anything as this server; keep keys on for ws:// and "
-			    "wss://\n",
-			    u);
 			return (2);
 		}
 		if (strcmp(o->auth, "none") == 0 && !main_local_url(u)) {
@@ -470,6 +464,7 @@ main(int argc, char **argv)
 	if ((rv = main_parse(argc, argv, &o)) >= 0) {
 		return (rv);
 	}
+	util_set_ws_origins(o.origins, o.norigins);
 	main_std_fds();
 	main_raise_fd_limit();
 	/*

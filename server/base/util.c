@@ -8,6 +8,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <nng/transport/ws/websocket.h>
+#include <strings.h>
+
 #include "sp_tls.h"
 
 int64_t
@@ -137,6 +140,39 @@ util_bound_url(nng_listener l, const char *url, char *bound, size_t len)
 	}
 }
 
+static const char *const *util_ws_origins;
+static size_t util_ws_norigins;
+
+void
+util_set_ws_origins(const char *const *origins, size_t n)
+{
+	util_ws_origins = origins;
+	util_ws_norigins = n;
+}
+
+/* NNG_PIPE_EV_ADD_PRE on sockets with a WebSocket listener: see util_set_ws_origins. */
+static void
+util_ws_origin_check(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	char *origin = NULL;
+	bool ok = false;
+
+	(void)ev;
+	(void)arg;
+	if (nng_pipe_get_string(p, NNG_OPT_WS_REQUEST_HEADER "Origin", &origin) != 0) {
+		return; /* not a WebSocket, or no Origin: not a browser page */
+	}
+	for (size_t i = 0; i < util_ws_norigins && !ok; i++) {
+		ok = strcasecmp(origin, util_ws_origins[i]) == 0;
+	}
+	if (!ok) {
+		util_log("refused a WebSocket connection from a page of %.200s (allow it with --ws-origin)",
+		    origin);
+		nng_pipe_close(p);
+	}
+	nng_strfree(origin);
+}
+
 int
 util_listen(nng_socket s, const char *url, nng_tls_config *tls, int ipc_mode, char *bound, size_t boundlen)
 {
@@ -150,6 +186,9 @@ util_listen(nng_socket s, const char *url, nng_tls_config *tls, int ipc_mode, ch
 		rv = tls != NULL ? nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, tls) : NNG_ENOTSUP;
 	} else if (strncmp(url, "ipc://", 6) == 0 && ipc_mode != 0) {
 		rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, ipc_mode);
+	}
+	if (rv == 0 && (strncmp(url, "ws://", 5) == 0 || strncmp(url, "wss://", 6) == 0)) {
+		rv = nng_pipe_notify(s, NNG_PIPE_EV_ADD_PRE, util_ws_origin_check, NULL);
 	}
 	if (rv != 0 || (rv = nng_listener_start(l, 0)) != 0) {
 		nng_listener_close(l);

@@ -46,4 +46,14 @@ void util_bound_url(nng_listener l, const char *url, char *bound, size_t len);
 int util_listen(
     nng_socket s, const char *url, nng_tls_config *tls, int ipc_mode, char *bound, size_t boundlen);
 
+/*
+ * The web origins whose pages may connect to ws:// and wss:// listeners
+ * (--ws-origin; set once, before listening). A WebSocket connection that
+ * carries an Origin header (browsers always send one) from any other is
+ * closed as it is added: WebSockets have no same-origin rule, so without
+ * this any page a browser on the machine opens could read the feed. Clients
+ * outside browsers send no Origin and are not affected.
+ */
+void util_set_ws_origins(const char *const *origins, size_t n);
+
 #endif

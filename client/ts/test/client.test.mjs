@@ -212,6 +212,42 @@ test("a call waiting across a server restart is resent on the new connection and
   }
 });
 
+test("a browser page of an origin not allowed is refused; an allowed one is served", async () => {
+  const { default: WebSocket } = await import("ws");
+  const { create, toBinary, fromBinary } = await import("@bufbuild/protobuf");
+  const { HealthRequestSchema, HealthReplySchema } = await import("../dist/gen/sandproc/v1/system_pb.js");
+  // Health over a raw SP/WebSocket connection sent with an Origin header, as a browser does.
+  const health = (url, token, origin) => new Promise((resolve) => {
+    const ws = new WebSocket(url, ["rep.sp.nanomsg.org"], { origin });
+    ws.binaryType = "arraybuffer";
+    ws.on("error", () => {});
+    ws.on("close", () => resolve("closed"));
+    ws.on("open", () => {
+      const env = toBinary(envelope.RequestSchema, create(envelope.RequestSchema, {
+        method: "sandproc.v1.System/Health", requestId: 1n, token,
+        body: toBinary(HealthRequestSchema, create(HealthRequestSchema, {})),
+      }));
+      const frame = new Uint8Array(4 + env.length);
+      new DataView(frame.buffer).setUint32(0, 0x80000001);
+      frame.set(env, 4);
+      ws.send(frame);
+    });
+    ws.on("message", (data) => {
+      const reply = fromBinary(envelope.ReplySchema, new Uint8Array(data).subarray(4));
+      resolve(fromBinary(HealthReplySchema, reply.body).version);
+      ws.close();
+    });
+  });
+  assert.equal(await health(srv.url, srv.token, "http://evil.example"), "closed");
+  const s = await startServer(undefined, ["--ws-origin", "http://inspector.example:8080"]);
+  try {
+    assert.equal(await health(s.url, s.token, "http://evil.example"), "closed");
+    assert.ok(/^\d+\.\d+\.\d+/.test(await health(s.url, s.token, "http://inspector.example:8080")));
+  } finally {
+    await s.stop();
+  }
+});
+
 test("the envelope is the one the .proto defines", () => {
   assert.equal(envelope.RequestSchema.typeName, "sandproc.v1.Request");
 });

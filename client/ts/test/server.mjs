@@ -17,11 +17,11 @@ export function freePort() {
   });
 }
 
-async function launch(dir, data, rpcPort, eventsPort) {
+async function launch(dir, data, rpcPort, eventsPort, extra) {
   const child = spawn(process.env.SANDPROCD, [
     "--listen", `ipc://${dir}/req.sock`, "--listen", `ws://127.0.0.1:${rpcPort}/rpc`,
     "--events", `ipc://${dir}/events.sock`, "--events", `ws://127.0.0.1:${eventsPort}/events`,
-    "--data", data, "--on-exit", "stop",
+    "--data", data, "--on-exit", "stop", ...extra,
   ], { stdio: ["ignore", "pipe", "inherit"] });
   const line = await new Promise((resolve, reject) => {
     const rl = createInterface({ input: child.stdout });
@@ -36,11 +36,11 @@ async function launch(dir, data, rpcPort, eventsPort) {
   return { child, url: m[1], events: m[3] };
 }
 
-/** ports: fixed ws ports (so a restart comes back on them), else ephemeral ones. */
-export async function startServer(ports = { rpc: 0, events: 0 }) {
+/** ports: fixed ws ports (so a restart comes back on them), else ephemeral ones; extra: more flags. */
+export async function startServer(ports = { rpc: 0, events: 0 }, extra = []) {
   const dir = mkdtempSync(join(tmpdir(), "sandproc-ts-"));
   const data = join(dir, "data");
-  let run = await launch(dir, data, ports.rpc, ports.events);
+  let run = await launch(dir, data, ports.rpc, ports.events, extra);
   const token = readFileSync(join(data, "admin.key"), "utf8").split("\n")[0].trim();
   const exited = (child) => (child.exitCode !== null || child.signalCode !== null
     ? Promise.resolve() : new Promise((r) => child.once("exit", r)));
@@ -53,7 +53,7 @@ export async function startServer(ports = { rpc: 0, events: 0 }) {
       await done;
     },
     async restart() {
-      run = await launch(dir, data, ports.rpc, ports.events);
+      run = await launch(dir, data, ports.rpc, ports.events, extra);
     },
     async stop() {
       const done = exited(run.child);

@@ -129,6 +129,7 @@ class Message:
         self.full_name = full_name
         # Within its package: "Stats.Inner" (Python's path, TS's Stats_Inner).
         self.local_name = full_name.lstrip(".")[len(package) + 1 if package else 0:]
+        self.ts_name = self.local_name.replace(".", "_")  # protoc-gen-es's: Stats_Inner
         self.file = fname
         self.c_name = c_name(full_name)
         self.fields = sorted((Field(f) for f in desc.field), key=lambda f: f.tag)
@@ -164,8 +165,11 @@ class Method:
         self.idempotent = "SP_METHOD_IDEMPOTENT" in self.flags
 
     @property
-    def role_name(self):
-        return self.role[len("SP_ROLE_"):].lower()
+    def summary(self):
+        """For the Python and TS stubs' comments: "SayRequest -> SayReply (role: admin, idempotent)"."""
+        return "%s -> %s (role: %s%s)" % (self.request.local_name, self.response.local_name,
+                                          self.role[len("SP_ROLE_"):].lower(),
+                                          ", idempotent" if self.idempotent else "")
 
 
 class Service:
@@ -404,9 +408,7 @@ def emit_python(f):
             req = "%s.%s" % (py_module(m.request.file)[2], m.request.local_name)
             rep_ = "%s.%s" % (py_module(m.response.file)[2], m.response.local_name)
             out.append("\n    def %s(self, request=None, *, timeout=None, **fields):\n" % m.name)
-            out.append('        """%s -> %s (role: %s%s)."""\n'
-                       % (m.request.local_name, m.response.local_name, m.role_name,
-                          ", idempotent" if m.idempotent else ""))
+            out.append('        """%s."""\n' % m.summary)
             out.append('        return self._channel.call("%s", %s, %s, request, fields, timeout)\n'
                        % (m.full_name, req, rep_))
     return "".join(out)
@@ -441,23 +443,21 @@ def emit_ts(f, opts):
     for svc in f.services:
         for m in svc.methods:
             for msg in (m.request, m.response):
-                schemas.setdefault(msg.file, set()).add(msg.local_name.replace(".", "_") + "Schema")
-            types_.setdefault(m.response.file, set()).add(m.response.local_name.replace(".", "_"))
+                schemas.setdefault(msg.file, set()).add(msg.ts_name + "Schema")
+            types_.setdefault(m.response.file, set()).add(m.response.ts_name)
     for name in sorted(schemas):
-        out.append("import { %s } from \"%s\";\n" % (", ".join(sorted(schemas[name])), ts_import(f.base, name)))
-        out.append("import type { %s } from \"%s\";\n" % (", ".join(sorted(types_.get(name, ()))), ts_import(f.base, name))
-                   if types_.get(name) else "")
+        module = ts_import(f.base, name)
+        out.append('import { %s } from "%s";\n' % (", ".join(sorted(schemas[name])), module))
+        if name in types_:
+            out.append('import type { %s } from "%s";\n' % (", ".join(sorted(types_[name])), module))
     for svc in f.services:
         out.append("\n/**\n * %s: one method per RPC, taking the request's fields and resolving to\n"
                    " * the reply; failures reject with SandprocError.\n */\n" % svc.full_name)
         out.append("export class %sClient {\n" % svc.name)
         out.append("  constructor(private readonly transport: Transport) {}\n")
         for m in svc.methods:
-            req = m.request.local_name.replace(".", "_")
-            rep_ = m.response.local_name.replace(".", "_")
-            out.append("\n  /** %s -> %s (role: %s%s). */\n"
-                       % (m.request.local_name, m.response.local_name, m.role_name,
-                          ", idempotent" if m.idempotent else ""))
+            req, rep_ = m.request.ts_name, m.response.ts_name
+            out.append("\n  /** %s. */\n" % m.summary)
             out.append("  %s(request: MessageInitShape<typeof %sSchema> = {}, options?: CallOptions): Promise<%s> {\n"
                        % (lower_camel(m.name), req, rep_))
             out.append('    return this.transport.unary("%s", %sSchema, %sSchema, request, options);\n  }\n'

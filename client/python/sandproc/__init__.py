@@ -151,22 +151,23 @@ class Channel:
         answers a repeated call from its replay cache), for up to
         _RECONNECT_MS of no connection, and within the call's timeout."""
         deadline = None if ms < 0 else time.monotonic() + ms / 1000
-        resent = False
         while True:
             left = -1 if deadline is None else max(1, int((deadline - time.monotonic()) * 1000))
+            # Without a connection the send waits for one: within the call's time, and _RECONNECT_MS at most.
+            self._sock.set_send_timeout(_RECONNECT_MS if left < 0 else min(left, _RECONNECT_MS))
+            self._sock.set_recv_timeout(left)
             try:
-                if resent:
-                    self._sock.set_send_timeout(_RECONNECT_MS if left < 0 else min(left, _RECONNECT_MS))
-                self._sock.set_recv_timeout(left)
                 self._sock.send(frame)
+            except _nng.NngError as e:
+                if e.rv == _nng.ETIMEDOUT and (deadline is None or time.monotonic() < deadline):
+                    raise RpcError("UNAVAILABLE", "%s: %s unreachable for %d ms"
+                                   % (method, self.url, _RECONNECT_MS)) from None
+                raise _transport_error(method, e, ms) from None
+            try:
                 return self._sock.recv()
             except _nng.NngError as e:
                 if e.rv == _nng.ECONNRESET and (deadline is None or time.monotonic() < deadline):
-                    resent = True
                     continue
-                if resent and e.rv == _nng.ETIMEDOUT and (deadline is None or time.monotonic() < deadline):
-                    raise RpcError("UNAVAILABLE", "%s: %s unreachable for %d ms after the connection dropped"
-                                   % (method, self.url, _RECONNECT_MS)) from None
                 raise _transport_error(method, e, ms) from None
 
     def call(self, method, request_type, reply_type, request=None, fields=None, timeout=None):

@@ -106,7 +106,7 @@ class Socket:
     def __init__(self, kind):
         self._id = _Id()
         _check((_req0_open if kind == "req" else _sub0_open)(ctypes.byref(self._id)), "nng_%s0_open" % kind)
-        self._recv_ms = None
+        self._recv_ms = self._send_ms = None
 
     def dial(self, url, tls=None):
         d = _Id()
@@ -137,7 +137,9 @@ class Socket:
             self._recv_ms = ms
 
     def set_send_timeout(self, ms):
-        self.set_ms(b"send-timeout", ms)
+        if ms != self._send_ms:
+            self.set_ms(b"send-timeout", ms)
+            self._send_ms = ms
 
     def send(self, data):
         _check(_send(self._id, data, len(data), 0), "send")

@@ -251,6 +251,19 @@ def test_a_call_waiting_across_a_server_restart_is_resent_and_answered(server, c
     assert got["rec"].exit_code == 4 and got["rec"].state == processes_pb2.STATE_EXITED
 
 
+def test_a_call_while_the_server_is_down_ends_within_its_timeout(server, ch):
+    system = system_sprpc.SystemStub(ch)
+    assert system.Health().version
+    server.crash()
+    start = time.monotonic()
+    with pytest.raises(sandproc.RpcError) as e:
+        system.Health(timeout=0.5)
+    assert e.value.code in ("DEADLINE_EXCEEDED", "UNAVAILABLE")
+    assert time.monotonic() - start < 20  # not the 30 s reconnect window, nor forever
+    server.start()
+    assert system.Health(timeout=30).version  # and the channel goes on once it is back
+
+
 def test_installs_into_a_venv_offline(server):
     pkg = os.environ["SANDPROC_PY_BUILD"]
     with tempfile.TemporaryDirectory(prefix="sandproc-venv-") as d:
